@@ -1,0 +1,53 @@
+# Copyright (c) unikernels.albatross contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""console_info and stats_info through the real ansible-playbook against the test server."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import secrets
+import time
+
+import pytest
+
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import UnikernelConfig
+from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
+from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
+
+pytestmark = pytest.mark.integration
+
+
+def test_console_and_stats(tmp_path):
+    info = start_server(tmp_path / "server", stats_interval=0.2)
+    try:
+        images = info.images_dir
+        with open(os.path.join(str(images), "hello.hvt"), "rb") as handle:
+            image = handle.read()
+        with open(info.client_cert, "rb") as cert, open(info.client_key, "rb") as key, open(info.server_ca, "rb") as ca:
+            client = Client(info.address, ca.read(), certs.Signer.load(cert.read(), key.read()), timeout=15.0)
+        uk = "hello-" + secrets.token_hex(3)
+        since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+        client.unikernel_create(uk, UnikernelConfig(cpuids=(0,), memory=32, argv=("--marker=visible",)), image)
+        time.sleep(0.5)  # let the simulated unikernel print its first lines
+        res = run_playbook("console_stats_info.yml", tmp_path,
+                           dict(connection_vars(info), uk=uk, since=since.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    finally:
+        info.stop()
+    assert res.returncode == 0, res.output[-4000:]
+
+    last = res["Last lines"]
+    assert last["changed"] is False and 1 <= len(last["lines"]) <= 3
+    assert set(last["lines"][0]) == {"timestamp", "line"} and last["lines"][0]["timestamp"].endswith("Z")
+    since_lines = res["Since"]["lines"]
+    assert since_lines and any("visible" in line["line"] for line in since_lines)
+    assert res["Unknown console"]["lines"] == []
+    assert res.status("Bad since refused") == "failed" and "RFC 3339" in res["Bad since refused"]["msg"]
+
+    one = res["Stats of one"]["stats"]
+    assert [s["name"] for s in one] == [":" + uk]
+    assert "utime" in one[0]["rusage"] and isinstance(one[0]["interfaces"], list)
+    assert ":" + uk in [s["name"] for s in res["Stats of all"]["stats"]]

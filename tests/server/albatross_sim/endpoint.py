@@ -1,0 +1,280 @@
+# Copyright (c) unikernels.albatross contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""albatross-tls-endpoint: one TLS session = one command taken from the client certificate.
+
+Replies of single commands carry the endpoint header (full name, sequence 0); messages of
+streams keep the backend header (sequence = the endpoint's command counter), and a stream
+ends with the endpoint's own final message, as in daemon/albatross_tls_endpoint.ml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Optional
+
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import messages
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
+    ConsoleLine, Data, Failure, Header, Success, Wire,
+)
+
+from . import auth, console, names, stats
+from .resources import CommandError
+
+LOG = logging.getLogger("albatross-sim")
+EXCEPTION_READING = "exception while reading from fd"
+QUEUE_LIMIT = 20000
+
+
+class EndOfUpload(Exception):
+    """The client ended the upload with EOF or a broken frame instead of a zero chunk."""
+
+
+class Session:
+    """Framing on one accepted TLS connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_chunk: int, timeout: float) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.max_chunk = max_chunk
+        self.timeout = timeout
+
+    async def read_chunk(self) -> Optional[bytes]:
+        """One upload chunk; None for the end marker (length <= 0)."""
+        try:
+            head = await asyncio.wait_for(self.reader.readexactly(4), self.timeout)
+            length = int.from_bytes(head, "big", signed=True)
+            if length <= 0:
+                return None
+            if length > self.max_chunk:
+                raise EndOfUpload("chunk of %d bytes too large" % length)
+            return await asyncio.wait_for(self.reader.readexactly(length), self.timeout)
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
+            raise EndOfUpload(str(exc) or type(exc).__name__) from None
+
+    async def send(self, name: names.Name, payload, sequence: int = 0, header_name: Optional[str] = None) -> None:
+        text = header_name if header_name is not None else names.to_string(name)
+        data = messages.encode_wire(Wire(Header(name=text, sequence=sequence, version=5), payload))
+        self.writer.write(len(data).to_bytes(4, "big") + data)
+        await asyncio.wait_for(self.writer.drain(), self.timeout)
+
+    async def wait_eof(self) -> None:
+        try:
+            while await self.reader.read(65536):
+                pass
+        except (ConnectionError, OSError):
+            pass
+
+
+class QueueSubscriber(console.Subscriber, stats.StatsSubscriber):
+    """Bridges the console/stats daemons to a streaming session."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.dropped = False
+
+    def _put(self, item) -> None:
+        if self.dropped:
+            return
+        if self.queue.qsize() > QUEUE_LIMIT:
+            self.drop()
+            return
+        self.queue.put_nowait(item)
+
+    def push(self, name, *args) -> None:  # console: (name, ts, line); stats: (name, stats)
+        if len(args) == 2:
+            self._put((name, Data("console", ConsoleLine(args[0], args[1]))))
+        else:
+            self._put((name, Data("statistics", args[0])))
+
+    def drop(self) -> None:
+        if not self.dropped:
+            self.queue.put_nowait(None)
+        self.dropped = True
+
+
+async def pump(session: Session, sub: QueueSubscriber, name: names.Name) -> bool:
+    """Forward queued data until the daemon drops us (True) or the client leaves (False)."""
+    eof = asyncio.ensure_future(session.wait_eof())
+    try:
+        while True:
+            getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return False
+            item = getter.result()
+            if item is None:
+                await session.send(name, Failure(EXCEPTION_READING))
+                return True
+            await session.send(item[0], item[1])
+    finally:
+        eof.cancel()
+
+
+class Endpoint:
+    def __init__(self, server) -> None:
+        self.server = server
+        self.counter = 0
+
+    def _next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    async def handle(self, session: Session, verified, presented) -> None:
+        srv = self.server
+        try:
+            granted = auth.authorize(verified, presented, srv.anchor, messages.decode_cert_extension)
+        except auth.Rejected as exc:
+            LOG.warning("failed to handle TLS connection %s", exc)
+            return
+        name, command = granted.name, granted.command
+        kind = command.kind
+        LOG.info("%s: %s", names.to_string(name), kind)
+        if kind in ("unikernel_create", "unikernel_force_create", "unikernel_create_old", "unikernel_force_create_old",
+                    "unikernel_create_old2", "unikernel_force_create_old2") and not command.arg.image:
+            image = bytearray()
+            try:
+                while True:
+                    chunk = await session.read_chunk()
+                    if chunk is None:
+                        break
+                    image += chunk
+                    if len(image) > srv.options.max_upload:
+                        raise EndOfUpload("image too large")
+            except EndOfUpload as exc:
+                LOG.error("error while handle() error retrieving unikernel image: %s", exc)
+                return
+            command = type(command)(kind, _with_image(command.arg, bytes(image)))
+        if kind.startswith("console_"):
+            await self._console(session, name, command)
+        elif kind == "stats_subscribe":
+            await self._stats(session, name)
+        else:
+            await self._vmmd(session, granted, command)
+
+    # ------------------------------------------------------------------ vmmd
+    async def _vmmd(self, session: Session, granted: auth.Authorized, command) -> None:
+        srv = self.server
+        name = granted.name
+        for path, policy in granted.policies:
+            self._next()
+            async with srv.vmmd.lock:
+                try:
+                    srv.vmmd.policy_add(path, policy)
+                except CommandError as exc:
+                    text = "expected success when adding policy, got: host %s: command failed %s" % (names.pp((path, None)), exc)
+                    await session.send(name, Failure(text))
+                    return
+        sequence = self._next()
+        kind = command.kind
+        if kind == "block_dump":
+            await self._dump(session, name, command.arg, sequence)
+            return
+        writer = None
+        failure = None
+        if kind == "block_set" or (kind == "block_set_old" and command.arg[1] == b"") or (
+                kind == "block_add_old" and command.arg[2] == b""):
+            if kind == "block_set":
+                async with srv.vmmd.lock:
+                    try:
+                        writer = srv.blocks.set_begin(name, bool(command.arg))
+                    except CommandError as exc:
+                        failure = str(exc)
+            try:
+                while True:
+                    chunk = await session.read_chunk()
+                    if chunk is None:
+                        break
+                    if writer is not None:
+                        await asyncio.to_thread(writer.feed, chunk)
+            except EndOfUpload:
+                if writer is not None:
+                    writer.error = writer.error or "error while reading stream"
+                    _quietly(writer.finish)
+                return
+            if kind == "block_set":
+                reply = Failure(failure) if failure is not None else None
+                if writer is not None:
+                    try:
+                        reply = Success("string", writer.finish())
+                    except CommandError as exc:
+                        reply = Failure(str(exc))
+                await session.send(name, reply)
+                return
+        async with srv.vmmd.lock:
+            try:
+                reply = await srv.command(name, command)
+            except CommandError as exc:
+                reply = Failure(str(exc))
+            except ConnectionAbortedError:
+                reply = Failure("error reading from fd")
+        await session.send(name, reply)
+
+    async def _dump(self, session: Session, name: names.Name, level: int, sequence: int) -> None:
+        srv = self.server
+        async with srv.vmmd.lock:
+            try:
+                compressed, chunks = srv.blocks.dump(name, level)
+            except CommandError as exc:
+                await session.send(name, Failure(str(exc)), sequence)
+                await session.send(name, Failure(EXCEPTION_READING))
+                return
+            except ConnectionAbortedError:
+                await session.send(name, Failure(EXCEPTION_READING))
+                return
+        await session.send(name, Success("block_device_image", compressed), sequence)
+        for chunk in chunks:
+            await session.send(name, Data("block", chunk), sequence)
+        await session.send(name, Data("block", None))
+
+    # ------------------------------------------------------------------ console
+    async def _console(self, session: Session, name: names.Name, command) -> None:
+        srv = self.server
+        sequence = self._next()
+        if command.kind == "console_list_inactive":
+            if name[1] is not None:
+                await session.send(name, Failure("name used"))
+            else:
+                await session.send(name, Success("consoles", tuple(srv.console.list_inactive(name[0]))))
+            return
+        if name[1] is None:
+            await session.send(name, Failure("path used instead of name"), sequence)
+            await session.send(name, Failure(EXCEPTION_READING))
+            return
+        sub = QueueSubscriber()
+        ring, text = srv.console.subscribe(sub, name)
+        try:
+            await session.send(name, Success("string", text), sequence)
+            if ring is not None:
+                selector = command.arg
+                for when, line in console.history(ring, selector.count, selector.since):
+                    await session.send(name, Data("console", ConsoleLine(when, line)))
+            await pump(session, sub, name)
+        finally:
+            srv.console.unsubscribe(sub, name)
+
+    # ------------------------------------------------------------------ stats
+    async def _stats(self, session: Session, name: names.Name) -> None:
+        srv = self.server
+        sequence = self._next()
+        sub = QueueSubscriber()
+        srv.stats.subscribe(name, sub)
+        try:
+            await session.send(name, Success("string", "subscribed"), sequence)
+            await pump(session, sub, name)
+        finally:
+            srv.stats.unsubscribe(name, sub)
+
+
+def _with_image(config, image: bytes):
+    return dataclasses.replace(config, image=image)
+
+
+def _quietly(func) -> None:
+    try:
+        func()
+    except CommandError:
+        pass
