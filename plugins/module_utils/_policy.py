@@ -97,12 +97,28 @@ def _desired(module: ModuleLike, current: Policy | None, shown: str) -> Policy:
     ).normalized()
 
 
-def _check(module: ModuleLike, desired: Policy, parent: Policy | None, parent_shown: str, children: dict, shown: str) -> None:
+def _check_host(desired: Policy, host: Policy, shown: str) -> None:
+    """Bridges and CPUs albatrossd does not have (vmmd skips the root policy, so it would accept them)."""
+    bridges = sorted(set(desired.bridges) - set(host.bridges))
+    if bridges:
+        raise ValidationError("the policy for %s names bridge(s) %s, which the albatross host does not have (its bridges: %s); "
+                              "create the bridge on the host and restart albatrossd, or leave it out"
+                              % (shown, ", ".join(bridges), ", ".join(sorted(host.bridges)) or "none"))
+    cpuids = sorted(set(desired.cpuids) - set(host.cpuids))
+    if cpuids:
+        raise ValidationError("the policy for %s names CPU id(s) %s, which the albatross host does not have (its CPU ids: %s)"
+                              % (shown, ", ".join(str(c) for c in cpuids), ", ".join(str(c) for c in sorted(host.cpuids))))
+
+
+def _check(module: ModuleLike, desired: Policy, parent: Policy | None, parent_shown: str, children: dict, shown: str,
+           host: Policy | None = None) -> None:
     def check() -> None:
         try:
             check_usable(desired)
         except ValidationError as exc:
             raise ValidationError("the policy for %s is not usable: %s" % (shown, exc)) from None
+        if host is not None:
+            _check_host(desired, host, shown)
         if parent is not None:
             try:
                 check_is_smaller(parent, desired)
@@ -141,9 +157,12 @@ def run_policy(module: ModuleLike, client) -> None:
             module.fail_json(msg="path %s has no policy: install the policy of %s first" % (parent_shown, parent_shown))
     children = {path: pol for path, pol in held.items() if len(path) == len(target) + 1 and path[:len(target)] == target}
     desired = _desired(module, current, shown)
-    _check(module, desired, parent, parent_shown, children, shown)
+    # The root policy (albatrossd's view of the host) is listed only to a root CA; vmmd never checks against it.
+    host = held.get(()) if not base and len(relative) == 1 else None
+    _check(module, desired, parent, parent_shown, children, shown, host)
     for message in children_exceed(desired, list(children.values())):
         module.warn("policy of %s: %s" % (shown, message))
+    _warn_siblings(module, held, target, desired, parent if parent is not None else held.get(base), shown)
     before = policy_to_dict(shown, current) if current is not None else {}
     changed = current != desired
     after_policy = desired
@@ -153,6 +172,18 @@ def run_policy(module: ModuleLike, client) -> None:
         after_policy = _installed(installed, target) or desired
     after = policy_to_dict(shown, after_policy)
     module.exit_json(changed=changed, policy=after, diff=dict(before=before, after=after))
+
+
+def _warn_siblings(module: ModuleLike, held: dict, target: tuple[str, ...], desired: Policy, parent: Policy | None, shown: str) -> None:
+    """Warn when the new policy makes the sub-paths of its parent together promise more than the parent has."""
+    if parent is None:
+        return
+    siblings = [pol for path, pol in held.items() if len(path) == len(target) and path[:-1] == target[:-1] and path != target]
+    if not siblings:
+        return
+    parent_shown = show_path(target[:-1])
+    for message in children_exceed(parent, siblings + [desired]):
+        module.warn("policy of %s (with the policy for %s): %s" % (parent_shown, shown, message))
 
 
 def _installed(installed: t.Iterable[tuple[str, Policy]], target: tuple[str, ...]) -> Policy | None:

@@ -131,12 +131,13 @@ class _Present:
                 result["diff"]["after"] = result["diff"]["before"]
             return result
         image = self._image(source, action)
-        self._preflight(target, image)
+        checked = self._manifest_image(current, target, image)
+        self._preflight(target, checked)
         if ops.check_mode:
             return result
         if current is not None and self.params.get("backup_dir"):
-            same = image is not None and hashlib.sha256(image).hexdigest() == current["digest"]
-            result["backup"] = self._backup(current, image if same else None)
+            same = checked is not None and hashlib.sha256(checked).hexdigest() == current["digest"]
+            result["backup"] = self._backup(current, checked if same else None)
         self._act(action, target, image)
         return result
 
@@ -168,6 +169,19 @@ class _Present:
         if self.ops.check_mode:
             return None
         # Replacing without an image source: the server's own image, with the new config.
+        return self.ops.step(f"getting the image of unikernel {self.label}", lambda: self.client.unikernel_get(self.label))
+
+    def _manifest_image(self, current: dict | None, target: dict, image: bytes | None) -> bytes | None:
+        """The image whose manifest the target's devices must match, read in check mode too.
+
+        Without an image at hand (restart with new arguments, or check mode), the running
+        image is fetched only when the device names change: otherwise it matches already.
+        A remote image that check mode does not download cannot be checked.
+        """
+        if image is not None or current is None or current["digest"] != target["digest"]:
+            return image
+        if _device_names(current) == _device_names(target):
+            return None
         return self.ops.step(f"getting the image of unikernel {self.label}", lambda: self.client.unikernel_get(self.label))
 
     def _preflight(self, target: dict, image: bytes | None) -> None:
@@ -224,6 +238,10 @@ class _Present:
         verb = "creating" if action == "created" else "replacing"
         self.ops.step(f"{verb} unikernel {label}",
                       lambda: client.unikernel_create(label, config, image, force=action == "replaced", compression=level))
+
+
+def _device_names(view: dict) -> tuple[list[str], list[str]]:
+    return [b["name"] for b in view["block_devices"]], [n["name"] for n in view["network_interfaces"]]
 
 
 def reconcile(client: t.Any, params: t.Mapping[str, t.Any], ops: Ops) -> dict[str, t.Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,10 +31,19 @@ def install_collection(workdir: str) -> str:
     subprocess.run([_bin("ansible-galaxy"), "collection", "build", "--force", "--output-path", dist, ROOT],
                    check=True, stdout=subprocess.DEVNULL)
     tarball = sorted(glob.glob(os.path.join(dist, "unikernels-albatross-*.tar.gz")))[-1]
+    # The install target is the demo's own collections path; say so, or ansible-galaxy warns that it is not configured.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections)
     subprocess.run([_bin("ansible-galaxy"), "collection", "install", "--force", "-p", collections, tarball],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=env)
     print(f"installed {os.path.basename(tarball)} into {collections}")
     return collections
+
+
+def free_port() -> int:
+    """A free TCP port on loopback for the demo unikernel's HTTP service."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def main() -> int:
@@ -48,6 +58,7 @@ def main() -> int:
         "ANSIBLE_COLLECTIONS_PATH": collections,
         "ANSIBLE_STDOUT_CALLBACK": "default",
         "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "0",
         "ALBATROSS_SERVER": server.address,
         "ALBATROSS_SERVER_CA": server.server_ca,
         "ALBATROSS_CLIENT_CERT": server.client_cert,
@@ -58,7 +69,7 @@ def main() -> int:
         handle.write(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     try:
         cmd = [_bin("ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "demo.yml"),
-               "-e", f"demo_images={server.images_dir}", "-e", f"demo_workdir={workdir}"]
+               "-e", f"demo_images={server.images_dir}", "-e", f"demo_workdir={workdir}", "-e", f"demo_http_port={free_port()}"]
         return subprocess.run(cmd, env=env, check=False).returncode
     finally:
         server.stop()

@@ -59,6 +59,7 @@ def test_block_lifecycle(server, tmp_path):
     assert res["Create"]["block"] == {"name": full, "size": 1, "active": False}
     assert res["Create"]["diff"]["before"] == {}
     assert res["Create"]["diff"]["after"]["data_sha256"] == sha256(data + bytes(MB - len(data)))
+    assert res["Create (check)"]["diff"] == res["Create"]["diff"] and res["Create (check)"]["block"] == res["Create"]["block"]
     assert res["Create again"]["changed"] is False
     assert res["Create again (check)"]["changed"] is False
 
@@ -69,6 +70,7 @@ def test_block_lifecycle(server, tmp_path):
     after = res["New data if_different"]["diff"]
     assert after["before"]["data_sha256"] == sha256(data + bytes(MB - len(data)))
     assert after["after"]["data_sha256"] == sha256(data2 + bytes(MB - len(data2)))
+    assert res["New data if_different (check)"]["diff"] == after
     assert res["New data if_different again"]["changed"] is False
 
     # info
@@ -91,7 +93,8 @@ def test_block_lifecycle(server, tmp_path):
     assert res["Info after refusals"]["blocks"] == [{"name": full, "size": 1, "active": False}]
 
     # absent: check mode predicts, twice is fine
-    assert res["Remove (check)"]["changed"] is True
+    assert res["Remove (check)"]["changed"] is True and res["Remove (check)"]["diff"] == res["Remove"]["diff"]
+    assert res["Remove"]["diff"]["before"] == {"name": full, "size": 1, "active": False}
     assert res["Remove"]["changed"] is True and res["Remove"]["diff"]["after"] == {}
     assert res["Remove again"]["changed"] is False
     assert res["Info after removal"]["blocks"] == []
@@ -109,7 +112,7 @@ def test_block_in_use(server, tmp_path):
         (tmp_path / "data.img").write_bytes(b"x")
         res = run_playbook("block_in_use.yml", tmp_path, dict(connection_vars(server), vol=vol, data_file=str(tmp_path / "data.img")))
         assert res.returncode == 0, res.output[-4000:]
-        for task in ("Remove in use", "Overwrite in use"):
+        for task in ("Remove in use", "Remove in use (check)", "Overwrite in use"):
             assert res.status(task) == "failed", task
             assert "in use by unikernel :%s" % uk in res[task]["msg"]
         assert res["Info in use"]["blocks"] == [{"name": ":" + vol, "size": 1, "active": True}]

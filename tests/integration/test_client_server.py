@@ -180,7 +180,7 @@ def test_policy_install_info_and_path(target: Target, root: Client) -> None:
     assert (path_name, policy) in installed
     assert root.policy_info(label) == [(path_name, policy)]
     assert (path_name, policy) in root.policy_info()
-    assert all(name.endswith(":") for name, _ in root.policy_info())
+    assert all(entry[0].endswith(":") for entry in root.policy_info())
     # The same policy again changes nothing.
     assert (path_name, policy) in root.install_policy(label, policy)
     sub = target.client(path=label)

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import UnikernelConfig
+from ansible_collections.unikernels.albatross.tests.images.make_images import make_image
 from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
 
@@ -51,3 +52,30 @@ def test_console_and_stats(tmp_path):
     assert [s["name"] for s in one] == [":" + uk]
     assert "utime" in one[0]["rusage"] and isinstance(one[0]["interfaces"], list)
     assert ":" + uk in [s["name"] for s in res["Stats of all"]["stats"]]
+
+
+def test_console_live_lines_and_inactive_console(tmp_path):
+    image = tmp_path / "exits.hvt"
+    # Exits (fail_behaviour quit) about 3 s after it started: inside the 6 s of "wait".
+    image.write_bytes(make_image(behaviour={"exit_code": 0, "exit_delay": 3.0}))
+    uk = "live-" + secrets.token_hex(3)
+    info = start_server(tmp_path / "server")
+    try:
+        res = run_playbook("console_live.yml", tmp_path, dict(connection_vars(info), uk=uk, image=str(image)))
+    finally:
+        info.stop()
+    assert res.returncode == 0, res.output[-4000:]
+
+    live = [line["line"] for line in res["No history, live lines only"]["lines"]]
+    assert "Solo5: solo5_exit(0) called" in live, live
+    assert not any(line.startswith("hello from") for line in live), live  # history was not asked for
+    assert res["Info after the exit"]["unikernels"] == []
+
+    inactive = res["Inactive console"]
+    assert inactive["changed"] is False
+    text = [line["line"] for line in inactive["lines"]]
+    assert "arguments: --name=%s --marker=live" % uk in text and "hello from %s: started" % uk in text
+    assert text[-1] == "Solo5: solo5_exit(0) called"
+    stamps = [line["timestamp"] for line in inactive["lines"]]
+    assert stamps == sorted(stamps) and all(stamp.endswith("Z") for stamp in stamps)
+    assert res["Inactive console since a time"]["lines"] == inactive["lines"]

@@ -41,7 +41,17 @@ def test_policy_lifecycle(server, tmp_path):
     assert res["More memory"]["policy"] == dict(expected, memory=1024)
     assert res["More memory again"]["changed"] is False
 
-    assert res["Sub-path"]["changed"] is True
+    assert res["Sub-path"]["changed"] is True and "warnings" not in res["Sub-path"]
+    for task in ("Create", "More memory", "Second sub-path overcommitting the tenant"):
+        assert res[task + " (check)"]["diff"] == res[task]["diff"], task
+        assert res[task + " (check)"]["policy"] == res[task]["policy"], task
+    overcommit = "policy of %s (with the policy for %s:db): sub-policies together allow 1064 MB memory, more than the 1024 MB " \
+                 "of this policy" % (tenant, tenant)
+    for task in ("Second sub-path overcommitting the tenant (check)", "Second sub-path overcommitting the tenant"):
+        assert res[task]["changed"] is True and res[task]["warnings"] == [overcommit], task
+    bridge = res["Bridge the host does not have refused"]
+    assert res.status("Bridge the host does not have refused") == "failed"
+    assert "names bridge(s) nosuchbridge, which the albatross host does not have (its bridges: br0, service)" in bridge["msg"]
     big = res["Sub-path larger than its parent refused"]
     assert res.status("Sub-path larger than its parent refused") == "failed"
     assert "does not fit into the policy of %s" % tenant in big["msg"] and "memory" in big["msg"]
@@ -51,7 +61,8 @@ def test_policy_lifecycle(server, tmp_path):
     assert "remove-policy --path=%s" % tenant in absent["msg"]
 
     policies = res["Info of the tenant"]["policies"]
-    assert [p["path"] for p in policies] == [tenant, tenant + ":web"]
+    assert [p["path"] for p in policies] == [tenant, tenant + ":db", tenant + ":web"]
     assert policies[0] == dict(expected, memory=1024)
     everything = [p["path"] for p in res["Info of everything"]["policies"]]
-    assert everything[0] == ":" and tenant in everything and tenant + ":big" not in everything
+    assert everything[0] == ":" and tenant in everything
+    assert tenant + ":big" not in everything and tenant + "x" not in everything

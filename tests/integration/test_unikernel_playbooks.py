@@ -128,6 +128,8 @@ def predicted(results: Any, check: str, real: str) -> None:
     """The check-mode task predicted the real one."""
     assert results[check]["changed"] == results[real]["changed"], (results[check], results[real])
     assert results[check].get("action") == results[real].get("action")
+    assert results[check]["diff"] == results[real]["diff"], (results[check]["diff"], results[real]["diff"])
+    assert set(results[real]["diff"]) == {"before", "after"}
 
 
 def test_lifecycle(server, tmp_path):
@@ -189,13 +191,32 @@ def test_bad_input_changes_nothing(server, tmp_path):
     results = run("unikernel_bad_input.yml", tmp_path, dict(
         playbooks.connection_vars(server), uk=uk, images_dir=_images_dir(server, tmp_path)))
     assert results.returncode == 0, results.output[-3000:]
-    messages = {task: results[task]["msg"] for task in ("Bad name", "Manifest mismatch", "Unknown bridge", "Unknown option")}
-    assert all(results.status(task) == "failed" for task in messages)
-    assert "invalid label" in messages["Bad name"]
-    assert "does not match with the manifest" in messages["Manifest mismatch"]
-    assert "nosuchbridge" in messages["Unknown bridge"] and "policy" in messages["Unknown bridge"]
-    assert "Unsupported parameters" in messages["Unknown option"] and "colour" in messages["Unknown option"]
+    expected = {
+        "Bad name": "invalid label",
+        "Manifest mismatch": "does not match with the manifest",
+        "Manifest mismatch (check)": "does not match with the manifest",
+        "Unknown bridge": "nosuchbridge",
+        "Unknown option": "colour",
+        "Memory beyond the policy": "100000 MB memory assigned to unikernel exceeds policy",
+        "No memory": "memory must be a positive number of MB, got 0",
+        "CPU the host does not have": "CPUids 9 requested by the unikernel are not allowed by policy",
+        "Missing image": "cannot read image",
+        "Manifest mismatch on the existing unikernel": "does not match with the manifest",
+        "New image with a manifest mismatch on the existing unikernel": "does not match with the manifest",
+        "Memory beyond the policy on the existing unikernel": "exceeds policy",
+    }
+    for task, words in expected.items():
+        assert results.status(task) == "failed", task
+        assert words in results[task]["msg"], (task, results[task]["msg"])
+        assert not results[task]["changed"], task
+    assert "policy" in results["Unknown bridge"]["msg"]
+    assert "Unsupported parameters" in results["Unknown option"]["msg"]
+    assert "nosuch.hvt" in results["Missing image"]["msg"]
     assert results["Info after the refusals"]["unikernels"] == []
+    # The refusals left the existing unikernel exactly as it was (same image, same start time).
+    kept = results["Info of the existing unikernel after the refusals"]["unikernels"]
+    assert kept == [results["Existing unikernel"]["unikernel"]]
+    assert results["Remove the existing unikernel"]["changed"]
 
 
 def test_env_fallbacks_and_unikernel_hosts(server, tmp_path):
@@ -210,6 +231,44 @@ def test_env_fallbacks_and_unikernel_hosts(server, tmp_path):
     assert results["Remove"]["changed"]
     # No secret (the key path is no_log) in what the callback saw.
     assert str(server.client_key) not in json.dumps(results.records)
+
+
+def test_unikernel_under_tenant_path(server, tmp_path):
+    tenant, uk = f"tenant-{UID}", f"pathuk-{UID}"
+    results = run("unikernel_path.yml", tmp_path, dict(
+        playbooks.connection_vars(server), tenant=tenant, uk=uk, images_dir=_images_dir(server, tmp_path)))
+    assert results.returncode == 0, results.output[-3000:]
+    full = f"{tenant}:{uk}"
+
+    refused = results["Path without a policy refused"]
+    assert results.status("Path without a policy refused") == "failed"
+    assert f"no policy for path {tenant}" in refused["msg"] and "policy module" in refused["msg"], refused["msg"]
+    assert full not in [u["name"] for u in results["Info at the root after the refusal"]["unikernels"]]
+
+    created = results["Create"]
+    assert created["changed"] and created["action"] == "created" and created["unikernel"]["name"] == full
+    assert created["diff"]["before"] == {"name": uk, "state": "absent"} and created["diff"]["after"]["memory"] == 64
+    predicted(results, "Create (check)", "Create")
+    assert not results["Create again"]["changed"] and not results["Create again (check)"]["changed"]
+
+    over = results["More memory than the tenant policy refused"]
+    assert results.status("More memory than the tenant policy refused") == "failed"
+    assert "256 MB memory assigned to unikernel exceeds policy (128MB)" in over["msg"], over["msg"]
+    cpu = results["CPU outside the tenant policy refused"]
+    assert results.status("CPU outside the tenant policy refused") == "failed"
+    assert "CPUids 1" in cpu["msg"] and "not allowed by policy" in cpu["msg"], cpu["msg"]
+
+    info = results["Info as the tenant"]["unikernels"]
+    assert len(info) == 1 and info[0]["name"] == full and info[0]["memory"] == 64 and info[0]["cpuids"] == [0]
+    assert info[0]["started"] == created["unikernel"]["started"]  # the refusals changed nothing
+    assert full in [u["name"] for u in results["Info at the root"]["unikernels"]]
+    # The tenant's policy was re-asserted exactly, never replaced by another one.
+    assert results["Tenant policy after the unikernel tasks"]["policies"] == [
+        {"path": tenant, "unikernels": 2, "memory": 128, "block": None, "cpuids": [0], "bridges": ["service"]}]
+
+    predicted(results, "Absent (check)", "Absent")
+    assert results["Absent"]["changed"] and results["Absent"]["unikernel"] is None
+    assert not results["Absent again"]["changed"]
 
 
 def test_fleet_under_tenant_path(server, tmp_path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import stat
 import sys
 import threading
@@ -21,20 +20,17 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
-from ansible_collections.unikernels.albatross.plugins.module_utils._unikernel_state import config_of, desired_view, target_view
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _upgrade_helpers import ansible_playbook, server_key, start_builder_web  # noqa: E402  pylint: disable=wrong-import-position
+from _upgrade_helpers import TESTS, _load, ansible_playbook, client, deploy, free_port, image, server_key, start_builder_web  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 UPGRADE = os.path.join(ROOT, "playbooks", "upgrade.yml")
 SUFFIX = os.urandom(3).hex()
+make_images = _load("albatross_make_images", os.path.join(TESTS, "images", "make_images.py"))
 
 
 @pytest.fixture(scope="module")
@@ -46,45 +42,8 @@ def servers(tmp_path_factory):
         server.stop()
 
 
-def client(server: Any) -> Client:
-    with open(server.client_cert, "rb") as cert, open(server.client_key, "rb") as key, open(server.server_ca, "rb") as ca:
-        signer = certs.Signer.load(cert.read(), key.read(), None)
-        return Client(server.address, ca.read(), signer, timeout=15.0)
-
-
-def image(server: Any, name: str) -> bytes:
-    with open(os.path.join(server.images_dir, name), "rb") as handle:
-        return handle.read()
-
-
 def digest(server: Any, name: str) -> str:
     return hashlib.sha256(image(server, name)).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def deploy(server: Any, label: str, port: int, name: str = "web-v1.hvt", memory: int = 32) -> None:
-    """Create (or replace) a unikernel directly with the client: quicker than a playbook."""
-    params = {"memory": memory, "arguments": ["--http=127.0.0.1:%d" % port], "network_interfaces": [{"name": "service"}]}
-    data = image(server, name)
-    config = config_of(target_view(None, desired_view(params), hashlib.sha256(data).hexdigest()), add_name=True)
-    client(server).unikernel_create(label, config, data, force=True)
-    wait_http(port)
-
-
-def wait_http(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listens on port %d" % port)
 
 
 def running(server: Any, label: str) -> Any:
@@ -109,8 +68,10 @@ def read_report(backup: str, server: Any, label: str, kind: str = "upgrade") -> 
 def test_good_upgrade_unchanged_precheck_and_rollback(servers, tmp_path):
     server = servers[0]
     label, port, backup = "good-" + SUFFIX, free_port(), str(tmp_path / "backups")
+    crash = tmp_path / "web-crash.hvt"
+    crash.write_bytes(make_images.make_image(networks=("service",), behaviour={"version": "crash", "exit_code": 2}))
     results = ansible_playbook(os.path.join(HERE, "playbooks", "upgrade_good.yml"), tmp_path, dict(
-        connection(server), uk=label, images_dir=server.images_dir, http_port=port, backup_dir=backup))
+        connection(server), uk=label, images_dir=server.images_dir, crash_image=str(crash), http_port=port, backup_dir=backup))
     assert results.returncode == 0, results.output[-4000:]
 
     good = results["Report: good"]["albatross_upgrade_report"]
@@ -131,14 +92,21 @@ def test_good_upgrade_unchanged_precheck_and_rollback(servers, tmp_path):
     assert refused["outcome"] == "aborted" and "pre-checks" in refused["message"] and "nothing was changed" in refused["message"]
     assert refused["prechecks"][0]["ok"] is False and refused["prechecks"][0]["attempts"][0]["round"] == 1
     assert refused["postchecks"] == [] and refused["kept"] is None
-    with open(refused["report_file"], encoding="utf-8") as handle:
-        assert json.load(handle)["outcome"] == "aborted"  # the file holds the last run's report
 
     rolled = results["Report: rollback"]["albatross_rollback_report"]
     assert rolled["outcome"] == "restored", rolled["message"]
     assert rolled["from_digest"] == digest(server, "web-v2.hvt") and rolled["to_digest"] == digest(server, "web-v1.hvt")
     assert rolled["options"]["memory"] == 32 and rolled["checks"][0]["ok"]
     assert results["Report: rollback again"]["albatross_rollback_report"]["outcome"] == "unchanged"
+
+    crashed = results["Report: crash"]["albatross_upgrade_report"]
+    assert crashed["outcome"] == "rolled_back", crashed["message"]
+    assert crashed["error"]["task"] == "Make sure the new unikernel runs the new image"
+    assert "is not running" in crashed["error"]["msg"] and crashed["postchecks"] == []
+    assert any("solo5_exit(2)" in line["line"] for line in crashed["console"])
+    assert crashed["rollback"]["outcome"] == "restored"
+    with open(crashed["report_file"], encoding="utf-8") as handle:
+        assert json.load(handle) == crashed  # the file holds the report of the last run
     final = results["Info at the end"]["unikernels"][0]
     assert final["digest"] == digest(server, "web-v1.hvt") and final["memory"] == 32
     kept_dir = os.path.join(backup, server_key(server))

@@ -7,7 +7,8 @@
 and returns a :class:`ServerInfo`. The pytest fixtures ``albatross_server`` (per test) and
 ``albatross_server_session`` (per session) wrap it. With ``ALBATROSS_TEST_SERVER`` set (and
 ``ALBATROSS_TEST_SERVER_CA``, ``_CLIENT_CERT``, ``_CLIENT_KEY``, ``_IMAGES``, ``_BRIDGE``) the
-fixtures describe that real albatross instead and start nothing.
+fixtures describe that real albatross instead and start nothing. The server needs Python >= 3.13;
+``ALBATROSS_TEST_SERVER_PYTHON`` names another interpreter when the tests run on an older one.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def start_server(tmp_path: Any, **options: Any) -> ServerInfo:
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     ready = os.path.join(state_dir, "ready.json")
     log_file = os.path.join(state_dir, "server.log")
-    command = [sys.executable, SERVER, "--listen", "127.0.0.1:0", "--state-dir", state_dir, "--ready-file", ready]
+    python = os.environ.get("ALBATROSS_TEST_SERVER_PYTHON") or sys.executable
+    command = [python, SERVER, "--listen", "127.0.0.1:0", "--state-dir", state_dir, "--ready-file", ready]
     for key, value in options.items():
         if key not in FLAGS:
             raise TypeError("unknown test server option %r" % key)
@@ -169,7 +171,7 @@ def real_server() -> Optional[ServerInfo]:
     if not address:
         return None
     if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
+        host, _bracket, rest = address[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else "1025"
     elif address.count(":") == 1:
         host, port = address.split(":")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
+import ssl
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,7 +55,14 @@ def parse_listen(text: str):
         raise argparse.ArgumentTypeError("expected HOST:PORT")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return host or "127.0.0.1", int(port)
+    host = host or "127.0.0.1"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise argparse.ArgumentTypeError("the test server listens on loopback addresses only, not %s" % host)
+    return host, int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +122,10 @@ async def run(options: ServerOptions) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if not hasattr(ssl.SSLObject, "get_verified_chain"):
+        # the policies live in the client's intermediate certificates, which only 3.13's ssl exposes
+        sys.stderr.write("albatross test server needs Python >= 3.13 (ssl.SSLObject.get_verified_chain)\n")
+        return 2
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(run(options_from(args)))

@@ -54,7 +54,7 @@ class Server:
         if options.ca_cert and options.cert and options.key:
             ca_file, cert_file, key_file = options.ca_cert, options.cert, options.key
         else:
-            ca_file, _, cert_file, key_file = pki.ensure_credentials(options.state_dir, options.ca_cn)
+            ca_file, _ca_key, cert_file, key_file = pki.ensure_credentials(options.state_dir, options.ca_cn)
         self.ssl = pki.server_context(ca_file, cert_file, key_file)
         with open(ca_file, "rb") as handle:
             self.anchor = x509.load_pem_x509_certificate(handle.read())
@@ -64,7 +64,6 @@ class Server:
         self.vmmd = Vmmd(options.vmmd, self.console, self.stats)
         self.vmmd.dump = self.dump
         self.blocks = Blocks(self.vmmd.res, self.store.block_dir)
-        self.vmmd.blocks = self.blocks
         self.endpoint = Endpoint(self)
         self.listener: Optional[asyncio.base_events.Server] = None
         self.tasks = []

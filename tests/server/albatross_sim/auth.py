@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -51,8 +51,8 @@ class Rejected(Exception):
 @dataclass(frozen=True)
 class Authorized:
     name: names.Name
-    policies: Tuple[Tuple[names.Path, object], ...]
-    command: object
+    policies: Tuple[Tuple[names.Path, Any], ...]
+    command: Any
 
 
 Decoder = Callable[[bytes], object]

@@ -65,8 +65,7 @@ class Blocks:
         if name in self.res.blocks:
             raise CommandError("block device with same name already exists")
         self.res.check_block(name, size)
-        if old:
-            limit = bytes_of_mb(size)
+        limit = bytes_of_mb(size) if old or data is not None else 0
         if data is not None:
             if compressed:
                 data = _uncompress(data)

@@ -140,7 +140,7 @@ class Console:
     def list_inactive(self, path: names.Path) -> List[str]:
         result: List[str] = []
         # the trie fold's call order is the reverse of its result order
-        for rel_path, (_, entries) in reversed(names.trie_fold({(p, None): v for p, v in self.state.items()}, path)):
+        for rel_path, (_limit, entries) in reversed(names.trie_fold({(p, None): v for p, v in self.state.items()}, path)):
             for lbl in sorted(entries):
                 entry = entries[lbl]
                 if not entry.active and entry.ring is not None:
@@ -150,7 +150,7 @@ class Console:
     # persistence ---------------------------------------------------------------
     def dump(self) -> Dict[str, List[Tuple[str, str]]]:
         out = {}
-        for path, (_, entries) in self.state.items():
+        for path, (_limit, entries) in self.state.items():
             for lbl, entry in entries.items():
                 if entry.ring is not None:
                     out[names.to_string((path, lbl))] = [(ts.isoformat(), line.hex()) for ts, line in entry.ring]
@@ -162,7 +162,7 @@ class Console:
             ring = new_ring()
             for ts, line in lines:
                 ring.append((datetime.datetime.fromisoformat(ts), bytes.fromhex(line)))
-            limit, entries = self.state.setdefault(path, (1, {}))
+            entries = self.state.setdefault(path, (1, {}))[1]
             entries[lbl] = _Entry([], False, ring)
 
 

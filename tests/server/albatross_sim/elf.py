@@ -63,7 +63,7 @@ def _find_note(image: bytes, section_name: str, note_type: int) -> Optional[byte
         sections.append((_u(en + "I", image, off), _u(en + "Q", image, off + 24), _u(en + "Q", image, off + 32)))
     if shstrndx >= len(sections):
         raise ElfError("error during ELF parsing")
-    _, str_off, str_size = sections[shstrndx]
+    _name, str_off, str_size = sections[shstrndx]
     found = None
     for name_off, offset, size in sections:
         start = str_off + name_off

@@ -101,7 +101,7 @@ async def pump(session: Session, sub: QueueSubscriber, name: names.Name) -> bool
     try:
         while True:
             getter = asyncio.ensure_future(sub.queue.get())
-            done, _ = await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
+            done, _pending = await asyncio.wait({getter, eof}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 return False
@@ -120,8 +120,10 @@ class Endpoint:
         self.counter = 0
 
     def _next(self) -> int:
+        """The endpoint's command counter (starts at 0), used as sequence of backend requests."""
+        current = self.counter
         self.counter += 1
-        return self.counter
+        return current
 
     async def handle(self, session: Session, verified, presented) -> None:
         srv = self.server
@@ -173,36 +175,15 @@ class Endpoint:
         if kind == "block_dump":
             await self._dump(session, name, command.arg, sequence)
             return
-        writer = None
-        failure = None
-        if kind == "block_set" or (kind == "block_set_old" and command.arg[1] == b"") or (
-                kind == "block_add_old" and command.arg[2] == b""):
-            if kind == "block_set":
-                async with srv.vmmd.lock:
-                    try:
-                        writer = srv.blocks.set_begin(name, bool(command.arg))
-                    except CommandError as exc:
-                        failure = str(exc)
+        if kind == "block_set":
+            await self._block_set(session, name, bool(command.arg))
+            return
+        if (kind == "block_set_old" and command.arg[1] == b"") or (kind == "block_add_old" and command.arg[2] == b""):
+            # the endpoint streams for these old forms too, although vmmd answers them at once
             try:
-                while True:
-                    chunk = await session.read_chunk()
-                    if chunk is None:
-                        break
-                    if writer is not None:
-                        await asyncio.to_thread(writer.feed, chunk)
+                while await session.read_chunk() is not None:
+                    pass
             except EndOfUpload:
-                if writer is not None:
-                    writer.error = writer.error or "error while reading stream"
-                    _quietly(writer.finish)
-                return
-            if kind == "block_set":
-                reply = Failure(failure) if failure is not None else None
-                if writer is not None:
-                    try:
-                        reply = Success("string", writer.finish())
-                    except CommandError as exc:
-                        reply = Failure(str(exc))
-                await session.send(name, reply)
                 return
         async with srv.vmmd.lock:
             try:
@@ -211,6 +192,34 @@ class Endpoint:
                 reply = Failure(str(exc))
             except ConnectionAbortedError:
                 reply = Failure("error reading from fd")
+        await session.send(name, reply)
+
+    async def _block_set(self, session: Session, name: names.Name, compressed: bool) -> None:
+        """Upload stream: vmmd's name checks first, the whole stream is read before the reply."""
+        writer = None
+        reply = None
+        async with self.server.vmmd.lock:
+            try:
+                writer = self.server.blocks.set_begin(name, compressed)
+            except CommandError as exc:
+                reply = Failure(str(exc))
+        try:
+            while True:
+                chunk = await session.read_chunk()
+                if chunk is None:
+                    break
+                if writer is not None:
+                    await asyncio.to_thread(writer.feed, chunk)
+        except EndOfUpload:
+            if writer is not None:
+                writer.error = writer.error or "error while reading stream"
+                _quietly(writer.finish)
+            return
+        if writer is not None:
+            try:
+                reply = Success("string", writer.finish())
+            except CommandError as exc:
+                reply = Failure(str(exc))
         await session.send(name, reply)
 
     async def _dump(self, session: Session, name: names.Name, level: int, sequence: int) -> None:

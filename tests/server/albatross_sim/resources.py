@@ -83,10 +83,10 @@ class Resources:
 
     def unikernel_usage(self, path: names.Path) -> Tuple[int, int]:
         found = names.trie_fold(self.unikernels, path)
-        return len(found), sum(u.config.memory for _, u in found)
+        return len(found), sum(u.config.memory for _name, u in found)
 
     def block_usage(self, path: names.Path) -> int:
-        return sum(entry[0] for _, entry in names.trie_fold(self.blocks, path))
+        return sum(entry[0] for _name, entry in names.trie_fold(self.blocks, path))
 
     def console_limit(self, name: names.Name) -> int:
         """Vmm_resources.unikernels: ring buffers allowed for the path (console add)."""
@@ -176,11 +176,11 @@ class Resources:
     def _check_usage(self, path: names.Path, policy: Policy) -> None:
         found = names.trie_fold(self.unikernels, path)
         count = len(found)
-        memory = sum(u.config.memory for _, u in found)
+        memory = sum(u.config.memory for _name, u in found)
         block = self.block_usage(path)
         bridges = set()
         cpuids = set()
-        for _, unikernel in found:
+        for _name, unikernel in found:
             bridges.update(host_bridges(unikernel.config))
             cpuids.update(unikernel.config.cpuids)
         if not cpuids <= set(policy.cpuids):

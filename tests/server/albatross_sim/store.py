@@ -10,6 +10,7 @@ files, and the console rings are kept too (the real console daemon keeps them in
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Any, Dict, List, Tuple
@@ -64,6 +65,7 @@ class Store:
         self.block_dir = os.path.join(directory, "block")
         for sub in (self.images, self.block_dir):
             os.makedirs(sub, mode=0o700, exist_ok=True)
+        self.written: Dict[str, bytes] = {}  # image file -> sha256 of what this process wrote there
 
     def _image_file(self, name: names.Name) -> str:
         return os.path.join(self.images, names.to_string(name) + ".img")
@@ -76,12 +78,10 @@ class Store:
             config = unikernels[name].config
             path = self._image_file(name)
             keep.add(os.path.basename(path))
-            if not os.path.exists(path) or os.path.getsize(path) != len(config.image):
+            digest = hashlib.sha256(config.image).digest()
+            if self.written.get(path) != digest:
                 _atomic_write(path, config.image)
-            else:
-                with open(path, "rb") as handle:
-                    if handle.read() != config.image:
-                        _atomic_write(path, config.image)
+                self.written[path] = digest
             entries.append({"name": names.to_string(name), "config": config_to_json(config)})
         state = {
             "policies": {names.to_string(n): policy_to_json(p) for n, p in policies.items() if n != ((), None)},
@@ -92,6 +92,7 @@ class Store:
         for stale in set(os.listdir(self.images)) - keep:
             if stale.endswith(".img"):
                 os.unlink(os.path.join(self.images, stale))
+                self.written.pop(os.path.join(self.images, stale), None)
 
     def load(self) -> Tuple[List[Tuple[names.Path, Policy]], List[Tuple[names.Name, UnikernelConfig]], Dict[names.Name, int]]:
         path = os.path.join(self.dir, "state.json")

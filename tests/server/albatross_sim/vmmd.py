@@ -75,7 +75,6 @@ class Vmmd:
         self.next_pid = 4200
         self.lock = asyncio.Lock()
         self.dump: Callable[[], None] = lambda: None
-        self.blocks = None  # set by the server: blocks.Blocks
 
     # ------------------------------------------------------------------ policies
     def policy_add(self, path: names.Path, policy: Policy) -> str:
@@ -130,7 +129,7 @@ class Vmmd:
         return Success("unikernel_image", Image(True, zlib.compress(cfg.image, level)))
 
     # ------------------------------------------------------------------ create
-    def _prepare(self, name: names.Name, config: UnikernelConfig) -> Tuple[bytes, bytes]:
+    def _prepare(self, config: UnikernelConfig) -> Tuple[bytes, bytes]:
         """Vmm_unix.prepare: image checks in the daemon's order; returns (digest, image)."""
         if config.typ != "solo5":
             for kind, specs in (("network device on %s", config.network_interfaces), ("block device %s", config.block_devices)):
@@ -165,7 +164,7 @@ class Vmmd:
         return digest, image
 
     def _taps(self, count: int) -> List[str]:
-        used = {tap for u in self.res.unikernels.values() for tap, _ in u.taps}
+        used = {tap for u in self.res.unikernels.values() for tap, _mac in u.taps}
         taps = []
         n = 0
         while len(taps) < count:
@@ -178,7 +177,10 @@ class Vmmd:
         if name in self.res.unikernels:
             raise CommandError("Unikernel with same name is already running")
         self.res.check_unikernel(name, config)
-        digest, image = self._prepare(name, config)
+        digest, image = self._prepare(config)
+        if name[1] is None:
+            # albatross-console refuses "console add" for a path, so the create fails here
+            raise CommandError("could not create unikernel: console failed")
         taps = self._taps(len(config.network_interfaces))
         self.console.add(name, self.res.console_limit(name))
         macs = [n.mac or default_mac(name, n.name) for n in config.network_interfaces]

@@ -61,11 +61,11 @@ def test_chain_length_limit(raw) -> None:
     for i in range(9):
         pairs.append(rawclient.sub_ca(pairs[-1][0], pairs[-1][1], "plain%d" % i, None))
     # leaf + 8 intermediates = 9 certificates: accepted, path stays root (no extensions)
-    eight = [cert for cert, _ in reversed(pairs[1:9])]
+    eight = [cert for cert, _key in reversed(pairs[1:9])]
     ok = raw.call(".", INFO, chain=eight, signer=pairs[8])
     assert ok.wires and ok.wires[0].header.name == ":"
     # leaf + 9 intermediates = 10: "certificate chain too long"
-    nine = [cert for cert, _ in reversed(pairs[1:])]
+    nine = [cert for cert, _key in reversed(pairs[1:])]
     assert silent(raw.call(".", INFO, chain=nine, signer=pairs[9]))
     # the root sent along counts as well
     assert silent(raw.call(".", INFO, chain=eight + [raw.ca], signer=pairs[8]))
@@ -152,7 +152,7 @@ def test_console_and_stats_install_no_policy(raw) -> None:
     result = raw.call(".", Command("console_list_inactive"), chain=[ghost], signer=(ghost, ghost_key))
     assert result.wires[0].payload == Success("consoles", ())
     listing = raw.call(".", Command("policy_info")).wires[0].payload.value
-    assert "ghost:" not in [name for name, _ in listing]
+    assert "ghost:" not in [name for name, _policy in listing]
     console = raw.call("x", Command("console_subscribe", SinceCount(count=1)), limit=1, timeout=1.0)
     assert console.wires[0].payload == Success("string", "waiting for VM")
 
@@ -182,3 +182,30 @@ def test_hostile_bytes_after_handshake(raw) -> None:
 
 def _streamed():
     return UnikernelConfig(cpuids=(0,), memory=32, image=b"")
+
+
+def test_no_client_certificate_is_refused(raw) -> None:
+    import socket  # pylint: disable=import-outside-toplevel
+    import ssl  # pylint: disable=import-outside-toplevel
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(cafile=raw.info.server_ca)
+    with socket.create_connection(raw.address, timeout=5) as plain:
+        with ctx.wrap_socket(plain) as sock:
+            try:
+                data = sock.recv(10)
+            except (ssl.SSLError, ConnectionResetError):
+                data = b""
+    assert data == b""
+
+
+def test_fixture_describes_a_real_server(monkeypatch) -> None:
+    import albatross_fixture  # pylint: disable=import-outside-toplevel
+    monkeypatch.setenv("ALBATROSS_TEST_SERVER", "[::1]:4242")
+    monkeypatch.setenv("ALBATROSS_TEST_SERVER_CA", "/ca.pem")
+    monkeypatch.setenv("ALBATROSS_TEST_BRIDGE", "br9")
+    info = albatross_fixture.real_server()
+    assert (info.host, info.port, info.server_ca, info.bridge, info.is_test_server) == ("::1", 4242, "/ca.pem", "br9", False)
+    info.stop()
+    monkeypatch.setenv("ALBATROSS_TEST_SERVER", "alb.example")
+    assert albatross_fixture.real_server().port == 1025

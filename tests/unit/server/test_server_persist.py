@@ -51,8 +51,8 @@ def test_restart_restores_policies_unikernels_blocks_and_consoles(tmp_path) -> N
             before.digest, before.argv, before.startup, before.block_devices)
         assert call(".", Command("policy_info")).payloads[0] == Success("policies", ((":", POLICY),))
         assert call(".", Command("block_info")).payloads[0] == Success("block_devices", (Volume(":vol", 1, True),))
-        history = [p.value.data for p in call("svc", Command("console_subscribe", SinceCount(count=100)),
-                                               duration=0.3).payloads[1:]]
+        stream = call("svc", Command("console_subscribe", SinceCount(count=100)), duration=0.3)
+        history = [p.value.data for p in stream.payloads[1:]]
         assert history.count(b"hello from svc: started") == 2
         call("svc", Command("unikernel_destroy"))
         dump = call("vol", Command("block_dump", 0))

@@ -151,15 +151,21 @@ def test_build_client_requires_credentials():
         build_client({"server": "x", "server_ca": "/nonexistent/ca.pem"})
 
 
+def raiser(exc):
+    def fail():
+        raise exc
+    return fail
+
+
 def test_run_with_errors_messages():
     module = ActionModuleAdapter({"server": "127.0.0.1:1025", "timeout": 5.0})
     with pytest.raises(ModuleExit) as exc:
-        run_with_errors(module, lambda: (_ for _ in ()).throw(AuthenticationError("check the chain")), "creating unikernel web")
+        run_with_errors(module, raiser(AuthenticationError("check the chain")), "creating unikernel web")
     assert exc.value.result["msg"] == "Error creating unikernel web on 127.0.0.1:1025: authentication failed: check the chain"
     with pytest.raises(ModuleExit) as exc:
-        run_with_errors(module, lambda: (_ for _ in ()).throw(AlbatrossTimeout("read")), "reading unikernel web")
+        run_with_errors(module, raiser(AlbatrossTimeout("read")), "reading unikernel web")
     assert exc.value.result["msg"] == "Error reading unikernel web on 127.0.0.1:1025: timed out after 5.0 s (read)"
     with pytest.raises(ModuleExit) as exc:
-        run_with_errors(module, lambda: (_ for _ in ()).throw(ValidationError("invalid label")), "validating unikernel -x")
+        run_with_errors(module, raiser(ValidationError("invalid label")), "validating unikernel -x")
     assert exc.value.result["msg"] == "Error validating unikernel -x: invalid label"
     assert run_with_errors(module, lambda: 42, "anything") == 42

@@ -118,3 +118,39 @@ def test_policy_info():
     sub = policy_info(client, path="alice:web")["policies"]
     assert sub == [{"path": "alice:web", "unikernels": 1, "memory": 64, "block": None, "cpuids": [0], "bridges": []}]
     assert policy_info(client, path="nobody")["policies"] == []
+
+
+def test_new_sibling_exceeding_the_parent_warns():
+    client = FakeClient()
+    policy(client, **ALICE)
+    first = policy(client, path="alice:a", unikernels=3, memory=600, cpuids=[0])
+    assert first["changed"] and "warnings" not in first
+    second = policy(client, path="alice:b", unikernels=2, memory=600, cpuids=[0], block=100)
+    assert second["changed"]
+    assert second["warnings"] == ["policy of alice (with the policy for alice:b): sub-policies together allow 1200 MB memory, "
+                                  "more than the 1024 MB of this policy"]
+    # the same warning on a run that changes nothing: the state still overcommits
+    again = policy(client, path="alice:b", unikernels=2, memory=600, cpuids=[0], block=100)
+    assert not again["changed"] and len(again["warnings"]) == 1
+
+
+def test_top_level_siblings_are_compared_with_the_host():
+    client = FakeClient()
+    policy(client, path="alice", unikernels=5, memory=5000, cpuids=[0])
+    result = policy(client, path="bob", unikernels=5, memory=5000, cpuids=[0])
+    assert result["changed"]
+    assert result["warnings"] == ["policy of : (with the policy for bob): sub-policies together allow 10000 MB memory, "
+                                  "more than the 8192 MB of this policy"]
+
+
+@pytest.mark.parametrize("args, match", [
+    (dict(ALICE, bridges=["service", "nosuchbridge"]), "names bridge(s) nosuchbridge, which the albatross host does not have "
+                                                       "(its bridges: service)"),
+    (dict(ALICE, cpuids=[0, 9]), "names CPU id(s) 9, which the albatross host does not have (its CPU ids: 0, 1, 2, 3)"),
+])
+def test_bridges_and_cpus_the_host_lacks_are_refused(args, match):
+    client = FakeClient()
+    for check_mode in (True, False):
+        result = policy(client, check_mode=check_mode, **args)
+        assert result["failed"] and match in result["msg"], result["msg"]
+    assert client.mutations() == []

@@ -285,3 +285,27 @@ def test_bhyve_guest_is_left_alone(images):
     result = run(client, name="vm", image=images["hello"])
     assert result["failed"] and "solo5 unikernels only" in result["msg"]
     assert client.mutations() == ["unikernel_create"]
+
+
+def test_device_change_is_checked_against_the_running_image_in_check_mode_too(images):
+    client = fakes.FakeClient()
+    run(client, name="web", image=images["hello"])
+    for check_mode in (True, False):
+        result = run(client, check_mode=check_mode, name="web", network_interfaces=[{"name": "service"}])
+        assert result["failed"] and "does not match with the manifest" in result["msg"], result
+        assert result["msg"].startswith("Error checking the image of unikernel web against block_devices and network_interfaces")
+    assert client.mutations() == ["unikernel_create"]
+    assert client.call_names().count("unikernel_get") == 2
+
+
+def test_running_image_is_fetched_only_when_device_names_change(images):
+    client = fakes.FakeClient()
+    run(client, name="web", image=images["net"], network_interfaces=[{"name": "service"}])
+    client.calls.clear()
+    predicted = run(client, check_mode=True, name="web", memory=64)
+    assert predicted["action"] == "replaced" and "unikernel_get" not in client.call_names()
+    predicted = run(client, check_mode=True, name="web", network_interfaces=[{"name": "service", "bridge": "br0"}])
+    assert predicted["action"] == "restarted_with_arguments" and "unikernel_get" not in client.call_names()
+    real = run_checked(client, name="web", network_interfaces=[{"name": "service", "bridge": "br0"}], backup_dir=None)
+    assert real["unikernel"]["network_interfaces"][0]["bridge"] == "br0"
+    assert "unikernel_get" not in client.call_names()

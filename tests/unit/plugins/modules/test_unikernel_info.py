@@ -22,11 +22,11 @@ def client_with(tmp_path, *names):
     for name in names:
         fakes.run(_unikernel.MODULE_SPEC, _unikernel.run_module, client, {"name": name, "image": str(image)})
     client.calls.clear()
-    return client, image.read_bytes()
+    return client
 
 
 def test_info_lists_all_and_one(tmp_path):
-    client, _ = client_with(tmp_path, "b", "a")
+    client = client_with(tmp_path, "b", "a")
     result = fakes.run(_unikernel_info.INFO_SPEC, _unikernel_info.run_info, client, {})
     assert [u["name"] for u in result["unikernels"]] == [":a", ":b"] and not result["changed"]
     result = fakes.run(_unikernel_info.INFO_SPEC, _unikernel_info.run_info, client, {"name": "A"}, check_mode=True)
@@ -41,7 +41,8 @@ def run_image(client, check_mode=False, **args):
 
 
 def test_image_download_is_idempotent(tmp_path):
-    client, data = client_with(tmp_path, "web")
+    client = client_with(tmp_path, "web")
+    data = (tmp_path / "hello.hvt").read_bytes()
     dest = tmp_path / "out.hvt"
     check = run_image(client, check_mode=True, name="web", dest=str(dest))
     assert check["changed"] and not dest.exists() and "unikernel_get" not in client.call_names()
@@ -56,12 +57,12 @@ def test_image_download_is_idempotent(tmp_path):
 
 
 def test_image_of_missing_unikernel_fails(tmp_path):
-    client, _ = client_with(tmp_path)
+    client = client_with(tmp_path)
     result = run_image(client, name="web", dest=str(tmp_path / "x"))
     assert result["failed"] and "not running" in result["msg"]
 
 
 def test_image_dest_directory_must_exist(tmp_path):
-    client, _ = client_with(tmp_path, "web")
+    client = client_with(tmp_path, "web")
     result = run_image(client, name="web", dest=str(tmp_path / "missing" / "x.hvt"))
     assert result["failed"] and "does not exist" in result["msg"]

@@ -72,17 +72,17 @@ class FakeClient:
             raise self.fail_next.pop(name)
 
     def mutations(self) -> list[str]:
-        return [name for name, _, _ in self.calls if name in MUTATING]
+        return [call[0] for call in self.calls if call[0] in MUTATING]
 
     def call_names(self) -> list[str]:
-        return [name for name, _, _ in self.calls]
+        return [call[0] for call in self.calls]
 
     # --- unikernels -----------------------------------------------------------------
 
     def unikernel_info(self, name: str | None = None) -> list[UnikernelInfo]:
         self._log("unikernel_info", name)
         if name is None:
-            return [info for info, _, _ in self.unikernels.values()]
+            return [entry[0] for entry in self.unikernels.values()]
         entry = self.unikernels.get(name)
         return [entry[0]] if entry else []
 
@@ -137,7 +137,7 @@ class FakeClient:
     # --- volumes (enough for fleet) --------------------------------------------------
 
     def _active(self, label: str) -> bool:
-        return any(b.host_device == label for info, _, _ in self.unikernels.values() for b in info.block_devices)
+        return any(b.host_device == label for entry in self.unikernels.values() for b in entry[0].block_devices)
 
     def block_info(self, name: str | None = None) -> list[Volume]:
         self._log("block_info", name)
