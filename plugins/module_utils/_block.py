@@ -14,7 +14,7 @@ import hashlib
 import os
 import typing as t
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import CommandFailed, ValidationError
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import AlbatrossError, CommandFailed, ValidationError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import MAX_COMPRESSION_LEVEL, Volume
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.names import name_to_string, parse_name, validate_label
 from ansible_collections.unikernels.albatross.plugins.module_utils._common import (
@@ -103,10 +103,13 @@ def users_of(client, volume_name: str) -> list[str]:
     return sorted(users)
 
 
-def in_use_message(client, volume: Volume, action: str) -> str:
+def _used_by(client, volume: Volume) -> str:
     users = users_of(client, volume.name)
-    by = " by unikernel %s" % ", ".join(users) if users else " by a running unikernel"
-    return "cannot %s volume %s: it is in use%s; stop or destroy that unikernel first" % (action, volume.name, by)
+    return " by unikernel %s" % ", ".join(users) if users else " by a running unikernel"
+
+
+def in_use_message(client, volume: Volume, action: str) -> str:
+    return "cannot %s volume %s: it is in use%s; stop or destroy that unikernel first" % (action, volume.name, _used_by(client, volume))
 
 
 def padded_sha256(path: str, size_mb: int) -> str:
@@ -139,17 +142,37 @@ def _check_fits(module: ModuleLike, label: str, data: str, data_size: int, size_
                          % (data, data_size, label, size_mb, size_mb * MB))
 
 
+def _write(client, label: str, data: str, compression: int) -> None:
+    try:
+        handle = open(data, "rb")
+    except OSError as exc:
+        raise ValidationError("cannot read data %s: %s" % (data, exc.strerror or exc)) from exc
+    with handle:
+        client.block_set(label, handle, compression=compression)
+
+
 def _upload(module: ModuleLike, client, volume: Volume, data: str, compression: int) -> None:
     label = parse_name(volume.name)[1]
+    _guarded(module, client, volume, "overwrite the data of", "writing data to volume %s" % volume.name,
+             lambda: _write(client, label, data, compression))
 
-    def upload() -> None:
+
+def _create(module: ModuleLike, client, label: str, size: int, data: str | None, compression: int) -> None:
+    """Add the volume and write its initial data; a volume whose data could not be written is removed
+    again, so that the next run creates it (with the data) instead of finding it there, empty."""
+    def create() -> None:
+        client.block_add(label, size)
+        if not data:
+            return
         try:
-            handle = open(data, "rb")
-        except OSError as exc:
-            module.fail_json(msg="cannot read data %s: %s" % (data, exc.strerror or exc))
-        with handle:
-            client.block_set(label, handle, compression=compression)
-    _guarded(module, client, volume, "overwrite the data of", "writing data to volume %s" % volume.name, upload)
+            _write(client, label, data, compression)
+        except AlbatrossError:
+            try:
+                client.block_remove(label)
+            except AlbatrossError:
+                pass  # the error that matters is the one of the upload
+            raise
+    run_with_errors(module, create, "creating volume %s" % label + (" with data %s" % data if data else ""))
 
 
 def _guarded(module: ModuleLike, client, volume: Volume, action: str, what: str, fn: t.Callable[[], t.Any]) -> t.Any:
@@ -223,9 +246,7 @@ def _present(module: ModuleLike, client, label: str, current: Volume | None, com
             _check_fits(module, label, data, data_size, size)
         after_sha = padded_sha256(data, size) if data else None
         if not module.check_mode:
-            run_with_errors(module, lambda: client.block_add(label, size), "creating volume %s" % label)
-            if data:
-                _upload(module, client, Volume(name=label, size=size), data, compression)
+            _create(module, client, label, size, data, compression)
         volume = _final(module, client, label, Volume(name=name_to_string(tuple(client.path), label), size=size, active=False))
         module.exit_json(changed=True, block=volume_to_dict(volume), diff=dict(before={}, after=_view(volume, after_sha)))
     if size is not None and size != current.size:
@@ -235,6 +256,12 @@ def _present(module: ModuleLike, client, label: str, current: Volume | None, com
     if not data or overwrite == "never":
         module.exit_json(changed=False, block=volume_to_dict(current), diff=dict(before=_view(current), after=_view(current)))
     _check_fits(module, label, data, data_size, current.size)
+    if current.active and overwrite == "if_different":
+        # Neither readable nor writable while attached: failing here would break every re-run of a
+        # playbook that creates the volume and then starts its unikernel.
+        module.warn("volume %s is in use%s, so its data was not compared with %s (albatross can neither read nor write a "
+                    "volume in use); stop or destroy that unikernel to update the data" % (current.name, _used_by(client, current), data))
+        module.exit_json(changed=False, block=volume_to_dict(current), diff=dict(before=_view(current), after=_view(current)))
     if current.active:
         module.fail_json(msg=in_use_message(client, current, "overwrite the data of"))
     after_sha = padded_sha256(data, current.size)

@@ -24,7 +24,8 @@ options:
     description:
       - V(present) creates the volume if it does not exist.
       - V(absent) removes it, with its data. Removing a volume that does not exist is not an error.
-      - A volume attached to a running unikernel cannot be removed nor overwritten; the module fails and names the unikernel.
+      - A volume attached to a running unikernel cannot be removed nor overwritten (O(data_overwrite=always)); the module
+        fails and names the unikernel.
     type: str
     choices: [present, absent]
     default: present
@@ -42,6 +43,8 @@ options:
         and playbook first).
       - The file must not be larger than the volume; this is checked before anything is sent.
       - When it is written depends on O(data_overwrite).
+      - If the data of a new volume cannot be written, the new volume is removed again, so that the next run creates
+        it with the data rather than finding it there without.
     type: path
   data_overwrite:
     description:
@@ -49,6 +52,9 @@ options:
       - V(never) writes O(data) only when the volume is created.
       - V(if_different) downloads the volume first and writes O(data) only when the content differs (compared by
         SHA-256 of the whole volume). The download also runs in check mode, so the prediction is exact.
+        Albatross can neither read nor write a volume that a running unikernel uses: such a volume is left as it is,
+        with a warning naming the unikernel, so that a playbook which creates a volume and then starts its unikernel
+        runs again without change.
       - V(always) writes O(data) on every run, and always reports a change.
     type: str
     choices: [never, if_different, always]

@@ -9,6 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: fleet
 short_description: Reconcile the unikernels and volumes under the credentials' path to a desired set
+version_added: "1.0.0"
 description:
   - Brings many unikernels and volumes of one albatross server to the given state in one task.
   - Each entry of O(unikernels) takes the options of M(unikernels.albatross.unikernel), each entry of O(volumes)
@@ -37,7 +38,8 @@ attributes:
   idempotent:
     support: partial
     details:
-      - Entries of O(unikernels) with C(state=restarted) or C(recreate=always) change on every run.
+      - Entries of O(unikernels) with C(state=restarted) or C(recreate=always), and entries of O(volumes) with
+        C(data_overwrite=always), change on every run.
 options:
   unikernels:
     description:

@@ -19,8 +19,14 @@ description:
   - The new policy is checked before anything is sent, with albatross' wording. It must be usable, fit into the
     policy above it (the policy of O(client_cert), or of the parent path), and still hold every policy below it.
     Albatross also refuses a policy smaller than what already runs under the path.
+  - With a root CA, the bridges and CPU ids of a policy directly below the root must exist on the albatross host
+    (the root policy albatrossd made of the host when it started). Albatross itself does not check this, and every
+    unikernel using a missing bridge would fail to start.
   - When the policies of the sub-paths together promise more unikernels, memory or block storage than the new policy
-    has, the module warns. Albatross allows this, but the sub-paths cannot all use their share at once.
+    has, the module warns. It warns the same way when the new policy makes the sub-paths of the parent path (the
+    path and its siblings) together promise more than the parent has. For a path directly below the path of
+    O(client_cert), the parent's policy is the one O(client_cert) carries, or for a root CA the albatross host's.
+    Albatross allows this, but the sub-paths cannot all use their share at once.
 options:
   path:
     description:

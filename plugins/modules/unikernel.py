@@ -9,6 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unikernel
 short_description: A unikernel on an albatross server, present with this image and configuration, absent, or restarted
+version_added: "1.0.0"
 description:
   - Makes sure a unikernel runs on an albatross server with exactly the given image and configuration,
     is not there, or restarts it.
@@ -36,7 +37,10 @@ attributes:
     details:
       - Check mode takes the same decisions and runs the same checks as a real run. It downloads an image
         only when its digest cannot be known otherwise (O(image_url) without O(image_sha256), or a builder-web
-        build whose hash builder-web does not list).
+        build whose hash builder-web does not list). So a new image from O(image_url) or O(builder_web) that
+        check mode does not download is not checked against O(block_devices) and O(network_interfaces).
+      - When the device names change without a new image, the running image is read from the server (in check
+        mode too) to check its manifest against them.
   diff_mode:
     support: full
     details:
@@ -170,7 +174,8 @@ options:
     type: int
   add_name:
     description:
-      - Pass C(--name=<name>) as the first argument. V(true) when created or replaced without this option.
+      - Pass C(--name=<name>) as the first argument. V(true) when created, replaced or restarted with new
+        arguments without this option.
       - Not compared, because albatross does not report it.
     type: bool
   compression:

@@ -9,6 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unikernel_image
 short_description: Download the image of a running unikernel
+version_added: "1.0.0"
 description:
   - Writes the image of a running unikernel, uncompressed, to a file on the controller.
   - The file is compared by SHA-256 with the digest albatross reports; when it already holds the image,

@@ -9,6 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unikernel_info
 short_description: List the unikernels of an albatross server
+version_added: "1.0.0"
 description:
   - Lists one unikernel by O(name), or every unikernel under the path of the credentials.
   - Only running unikernels (and those albatross is about to restart) are listed.

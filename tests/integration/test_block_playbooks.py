@@ -115,6 +115,9 @@ def test_block_in_use(server, tmp_path):
         for task in ("Remove in use", "Remove in use (check)", "Overwrite in use"):
             assert res.status(task) == "failed", task
             assert "in use by unikernel :%s" % uk in res[task]["msg"]
+        kept = res["Data if_different in use"]
+        assert res.status("Data if_different in use") != "failed" and kept["changed"] is False, kept
+        assert "in use by unikernel :%s" % uk in kept["warnings"][0] and "not compared" in kept["warnings"][0]
         assert res["Info in use"]["blocks"] == [{"name": ":" + vol, "size": 1, "active": True}]
     finally:
         client.unikernel_destroy(uk)

@@ -43,8 +43,8 @@ def require() -> None:
         raise ProtocolError("the Python library asn1crypto is required for the albatross protocol: %s" % ASN1CRYPTO_IMPORT_ERROR)
 
 
-def _read_header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """Return (tag byte, content start, content end) of the TLV at ``pos``."""
+def read_header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Return (tag byte, content start, content end) of the TLV at ``pos`` (strict DER)."""
     if end - pos < 2:
         raise ProtocolError("DER: truncated header")
     tag = data[pos]
@@ -89,7 +89,7 @@ def _walk(data: bytes, pos: int, end: int, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ProtocolError("DER: nesting too deep")
     while pos < end:
-        tag, start, stop = _read_header(data, pos, end)
+        tag, start, stop = read_header(data, pos, end)
         klass = tag >> 6
         constructed = bool(tag & 0x20)
         number = tag & 0x1F
@@ -121,7 +121,7 @@ def check_der(data: bytes) -> None:
     data = bytes(data)
     if not data:
         raise ProtocolError("empty message")
-    _tag, _start, stop = _read_header(data, 0, len(data))
+    _tag, _start, stop = read_header(data, 0, len(data))
     if stop != len(data):
         raise ProtocolError("trailing bytes")
     _walk(data, 0, len(data), 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import asn1, asn1_replies as r
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import codec as c
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import codec_stats, codec_unikernel as u
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import codec_stats, codec_unikernel as u, fast_wire
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import ProtocolError, ValidationError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
     WIRE_VERSION,
@@ -36,6 +36,8 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.na
 
 # Exceptions asn1crypto (lazy parsing) or value conversion may raise on hostile input.
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, UnicodeError, RecursionError, LookupError)
+# Whatever stops the direct path (fast_wire) hands the message to the asn1crypto codec.
+_FAST_FALLBACK = (fast_wire.Unsupported, ProtocolError, ValidationError) + _DECODE_ERRORS
 
 _NULL_KINDS = frozenset((
     "unikernel_info", "unikernel_info_old4", "unikernel_info_old5", "unikernel_destroy",
@@ -335,6 +337,12 @@ def _wire_value(wire: Wire):
 
 def encode_wire(wire: Wire) -> bytes:
     """DER of a Wire message (no length prefix)."""
+    asn1.require()
+    try:
+        return fast_wire.encode_wire(wire)
+    except _FAST_FALLBACK:
+        # Not a payload the direct writer handles, or invalid: the reference encodes or words the error.
+        pass
     return _encoding(_wire_value, wire)
 
 
@@ -361,4 +369,21 @@ def _decode_wire(raw: bytes) -> Wire:
 
 def decode_wire(data: bytes) -> Wire:
     """Decode one Wire message (no length prefix); ProtocolError on anything else."""
+    asn1.require()
+    if isinstance(data, bytes) and data:
+        try:
+            return fast_wire.decode_wire(data)
+        except _FAST_FALLBACK:
+            # Not in the canonical subset the direct reader handles: the reference decides.
+            pass
     return _decoding(_decode_wire, data)
+
+
+def decode_wire_reference(data: bytes) -> Wire:
+    """``decode_wire`` through asn1crypto alone (the reference the direct reader is tested against)."""
+    return _decoding(_decode_wire, data)
+
+
+def encode_wire_reference(wire: Wire) -> bytes:
+    """``encode_wire`` through asn1crypto alone."""
+    return _encoding(_wire_value, wire)

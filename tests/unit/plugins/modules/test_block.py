@@ -125,15 +125,28 @@ def in_use_client():
 @pytest.mark.parametrize("args", [
     {"state": "absent"},
     {"data_overwrite": "always"},
-    {"data_overwrite": "if_different"},
 ])
 def test_in_use_refused_naming_the_unikernel(data, args):
     client = in_use_client()
     if "data_overwrite" in args:
         args = dict(args, data=data)
-    result = block(client, name="disk", **args)
-    assert result["failed"] and "in use by unikernel :web;" in result["msg"] and "other:web2" not in result["msg"]
+    for check_mode in (True, False):
+        result = block(client, check_mode=check_mode, name="disk", **args)
+        assert result["failed"] and "in use by unikernel :web;" in result["msg"] and "other:web2" not in result["msg"]
     assert client.mutations() == []
+
+
+def test_in_use_if_different_warns_and_keeps_the_volume(data):
+    # A playbook that creates a volume with data, then starts its unikernel, must run again unchanged.
+    client = in_use_client()
+    for check_mode in (True, False):
+        result = block(client, check_mode=check_mode, name="disk", size=1, data=data, data_overwrite="if_different")
+        assert not result.get("failed") and not result["changed"], result
+        assert result["block"] == {"name": ":disk", "size": 1, "active": True}
+        assert result["warnings"] == ["volume :disk is in use by unikernel :web, so its data was not compared with %s (albatross "
+                                      "can neither read nor write a volume in use); stop or destroy that unikernel to update "
+                                      "the data" % data]
+    assert client.mutations() == [] and "block_dump" not in [c[0] for c in client.calls]
 
 
 def test_absent():
@@ -211,3 +224,16 @@ def test_block_download_refusals(tmp_path):
     result = download(FakeClient(), name="x", dest=str(tmp_path / "no" / "x"))
     assert result["failed"]
     assert not os.path.exists(dest)
+
+
+def test_failed_initial_upload_removes_the_new_volume(data):
+    client = FakeClient()
+    client.fail_next["block_set"] = "set block: stream ended early"
+    result = block(client, name="disk", size=1, data=data)
+    assert result["failed"] and result["msg"].startswith("Error creating volume disk with data %s on 127.0.0.1:1025" % data)
+    assert "stream ended early" in result["msg"]
+    assert [c[0] for c in client.mutations()] == ["block_add", "block_set", "block_remove"] and "disk" not in client.volumes
+    # the next run creates the volume with its data instead of keeping an empty one
+    again = block(client, name="disk", size=1, data=data)
+    content = open(data, "rb").read()
+    assert again["changed"] and client.volumes["disk"][1][:len(content)] == content
