@@ -52,8 +52,8 @@ options:
       - V(never) writes O(data) only when the volume is created.
       - V(if_different) downloads the volume first and writes O(data) only when the content differs (compared by
         SHA-256 of the whole volume). The download also runs in check mode, so the prediction is exact.
-        Albatross can neither read nor write a volume that a running unikernel uses: such a volume is left as it is,
-        with a warning naming the unikernel, so that a playbook which creates a volume and then starts its unikernel
+        Albatross can neither read nor write a volume that a running unikernel uses, so such a volume is left as it
+        is, with a warning naming the unikernel, so that a playbook which creates a volume and then starts its unikernel
         runs again without change.
       - V(always) writes O(data) on every run, and always reports a change.
     type: str
