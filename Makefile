@@ -50,7 +50,7 @@ unit: venv link
 	$(PY) -m pytest -q -n 2 tests/unit $(PYTEST_ARGS)
 
 integration: venv link
-	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/integration $(PYTEST_ARGS)
 
 # ansible-test wants the collection at ansible_collections/<ns>/<name>: test a copy of the
 # files git knows about (tracked, or untracked but not ignored).

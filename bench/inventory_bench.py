@@ -7,9 +7,15 @@ Prints the wall time (and CPU time) of ``ansible-inventory --list`` for one serv
 all N servers, measured in the same run, and their ratio. The target is: N=20 servers with
 M=100 unikernels take less than twice as long as one server, and less than 2 s.
 
-It also prints the time the plugin spends asking the servers (the same code path, in this
-process), which shows how the parallel fetch scales apart from ansible-core's own per-host
-work (variable manager and JSON output of ``ansible-inventory``).
+It also measures the ansible-core floor: a trivial inventory plugin (``bench/floor_plugins``)
+that adds exactly the same groups, hosts and variables (replayed from ``--list --export``,
+checked to give the same ``--list`` output) without asking any server. Its time is what
+ansible-core itself needs for that many hosts (start, plugin loading, variable manager, JSON
+output); the difference is the overhead of the albatross plugin (its imports, the servers'
+replies, decoding, building the variables).
+
+Last, the time the plugin spends asking the servers (the same code path, in this process),
+which shows how the parallel fetch scales.
 
 The servers keep their state in ``--state`` (default: a directory in the system temp dir),
 so the unikernels are deployed once and later runs start at once. ``--fresh`` starts over.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import resource
 import shutil
@@ -36,6 +43,9 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+FLOOR_PLUGINS = os.path.join(ROOT, "bench", "floor_plugins")
+FLOOR_SUFFIX = ".floor.json"
+UNSAFE_KEY = "__ansible_unsafe"
 BIN = os.path.dirname(sys.executable)
 MEMORY = 32
 
@@ -99,19 +109,61 @@ def write_inventory(path: str, servers: list[Any], max_workers: int) -> str:
     return path
 
 
-def time_inventory(path: str, *extra: str) -> tuple[float, float]:
-    """(wall, CPU) seconds of one ``ansible-inventory -i path --list``."""
+def _inventory_env(path: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ALBATROSS_", "ANSIBLE_"))}
     env["ANSIBLE_COLLECTIONS_PATH"] = COLLECTIONS
+    if path.endswith(FLOOR_SUFFIX):
+        # The floor plugin first, then ansible-core's default list: the same plugins are loaded as for the real inventory.
+        env["ANSIBLE_INVENTORY_PLUGINS"] = FLOOR_PLUGINS
+        env["ANSIBLE_INVENTORY_ENABLED"] = "albatross_floor,host_list,script,auto,yaml,ini,toml"
+    return env
+
+
+def run_inventory(path: str, *extra: str, output: bool = False) -> tuple[float, float, str]:
+    """(wall, CPU, stdout if ``output``) of one ``ansible-inventory -i path --list``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", path, "--list", *extra], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, timeout=600)
+    proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", path, "--list", *extra], env=_inventory_env(path),
+                          stdout=subprocess.PIPE if output else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          check=False, timeout=600)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or "WARNING" in proc.stderr:
         raise SystemExit("ansible-inventory failed:\n" + proc.stderr)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout or ""
+
+
+def time_inventory(path: str, *extra: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one ``ansible-inventory -i path --list``."""
+    wall, cpu, _output = run_inventory(path, *extra)
+    return wall, cpu
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {UNSAFE_KEY}:
+            return value[UNSAFE_KEY]
+        return {key: _unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(item) for item in value]
+    return value
+
+
+def write_floor(inventory_path: str) -> str:
+    """The floor input for ``inventory_path``: its ``--list --export``, plain values, trusted templates named."""
+    exported = json.loads(run_inventory(inventory_path, "--export", output=True)[2])
+    hostvars = exported.pop("_meta", {}).get("hostvars", {})
+    # --export marks untrusted strings; plain top-level strings are trusted templates (ansible_python_interpreter).
+    trusted = [[name, key] for name, group in exported.items() for key, value in (group.get("vars") or {}).items() if isinstance(value, str)]
+    trusted += [[host, key] for host, values in hostvars.items() for key, value in values.items() if isinstance(value, str)]
+    floor = {"groups": _unwrap(exported), "hostvars": _unwrap(hostvars), "trusted": trusted}
+    path = inventory_path[:-len(".albatross.yml")] + FLOOR_SUFFIX
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(floor, handle)
+    ours, floor_output = run_inventory(inventory_path, output=True)[2], run_inventory(path, output=True)[2]
+    if json.loads(ours) != json.loads(floor_output):
+        raise SystemExit("the floor plugin does not give the same inventory as %s" % inventory_path)
+    return path
 
 
 def time_fetch(path: str) -> float:
@@ -125,11 +177,14 @@ def time_fetch(path: str) -> float:
     plugin._options = {"max_workers": config["max_workers"]}  # pylint: disable=protected-access
     servers = resolve_servers(config["servers"], {})
     started = time.perf_counter()
-    fetched, failures = plugin._fetch_all(servers)  # pylint: disable=protected-access
+    jobs = plugin._jobs(servers)  # pylint: disable=protected-access
+    with plugin._asking(jobs) as answers:  # pylint: disable=protected-access
+        replies = list(answers)
     elapsed = time.perf_counter() - started
+    failures = [reply for reply in replies if isinstance(reply, str)]
     if failures:
         raise SystemExit("servers did not answer: %s" % failures)
-    if sum(len(reply["unikernels"]) for reply in fetched.values()) == 0:
+    if sum(len(reply["unikernels"]) for reply in replies) == 0:
         raise SystemExit("no unikernels found")
     return elapsed
 
@@ -182,16 +237,18 @@ def main() -> None:
             created = seed(info, total)
             print("one more server with %d unikernels (%d created now, %.1f s)" % (total, created, time.perf_counter() - started))
             big = write_inventory(os.path.join(args.state, "big.albatross.yml"), [info], args.max_workers)
-        for path in (one, fleet, big):  # warm up: byte-compiled files, page cache
+        floor_one, floor_fleet = write_floor(one), write_floor(fleet)
+        print("floor inventories written (same --list output as the albatross plugin, checked)")
+        for path in (one, fleet, big, floor_one, floor_fleet):  # warm up: byte-compiled files, page cache
             if path:
                 time_inventory(path)
 
         figures = {}
         print("ansible-inventory --list (%d runs each, alternating):" % args.repeat)
-        runs: dict[str, list[tuple[float, float]]] = {"one": [], "fleet": []}
+        runs: dict[str, list[tuple[float, float]]] = {"one": [], "fleet": [], "floor_one": [], "floor_fleet": []}
         for _run in range(args.repeat):
-            runs["one"].append(time_inventory(one))
-            runs["fleet"].append(time_inventory(fleet))
+            for key, path in (("one", one), ("fleet", fleet), ("floor_one", floor_one), ("floor_fleet", floor_fleet)):
+                runs[key].append(time_inventory(path))
         figures["one"] = measure("1 server x %d unikernels" % args.unikernels, runs["one"])
         figures["fleet"] = measure("%d servers x %d unikernels" % (args.servers, args.unikernels), runs["fleet"])
         ratio_best = figures["fleet"][0] / figures["one"][0]
@@ -199,6 +256,21 @@ def main() -> None:
         print("  ratio %d servers / 1 server: %.2f (best), %.2f (median)" % (args.servers, ratio_best, ratio_median))
         met = ratio_best < 2.0 and figures["fleet"][0] < 2.0
         print("  target (< 2x one server and < 2 s): %s" % ("met" if met else "NOT met"))
+
+        print("ansible-core floor: a trivial plugin adding the same groups, hosts and variables (no servers):")
+        hosts = {"one": args.unikernels + 1, "fleet": args.servers * (args.unikernels + 1)}
+        figures["floor_one"] = measure("%d hosts (as 1 server)" % hosts["one"], runs["floor_one"])
+        figures["floor_fleet"] = measure("%d hosts (as %d servers)" % (hosts["fleet"], args.servers), runs["floor_fleet"])
+        floor_ratio = figures["floor_fleet"][0] / figures["floor_one"][0]
+        print("  floor ratio: %.2f (best), %.2f (median)" % (floor_ratio, figures["floor_fleet"][1] / figures["floor_one"][1]))
+        print("our overhead above the floor (best, median; CPU median):")
+        for key, label in (("one", "1 server"), ("fleet", "%d servers" % args.servers)):
+            cpu = statistics.median(cpu for _wall, cpu in runs[key]) - statistics.median(cpu for _wall, cpu in runs["floor_" + key])
+            print("  %-34s +%.2f s, +%.2f s; CPU +%.2f s" % (
+                label, figures[key][0] - figures["floor_" + key][0], figures[key][1] - figures["floor_" + key][1], cpu))
+        if floor_ratio >= 2.0 or figures["floor_fleet"][0] >= 2.0:
+            print("  the floor alone misses the target (ratio %.2f, %.2f s): no inventory plugin can meet it here" % (
+                floor_ratio, figures["floor_fleet"][0]))
 
         if big:
             big_best = measure("1 server x %d unikernels" % (args.servers * args.unikernels),

@@ -3,14 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Trivial inventory plugin for the benchmark: the ansible-core floor of an albatross inventory.
 
-It replays the output of ``ansible-inventory --list --export`` of the albatross plugin
-(a file named ``*.floor.json``): the same groups, hosts, group variables and host variables,
-set through the same inventory calls, without asking any server. The time
-``ansible-inventory --list`` needs for it is what ansible-core itself costs for that many
-hosts and variables (start, variable manager, JSON output); the albatross plugin cannot be
-faster than that.
-
-Used by ``bench/inventory_bench.py`` with ``ANSIBLE_INVENTORY_PLUGINS`` pointing here.
+It replays what the albatross plugin produced (a file named ``*.floor.json`` that
+``bench/inventory_bench.py`` writes from ``ansible-inventory --list --export``): the same groups,
+hosts, group variables and host variables, set through the same inventory calls, without asking
+any server. The time ``ansible-inventory --list`` needs for it is what ansible-core itself costs
+for that many hosts and variables (start, plugin loading, variable manager, JSON output); the
+albatross plugin cannot be faster than that. Reading the JSON file (about 15 ms for 2000 hosts)
+is the only work it does that the albatross plugin does not.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ DOCUMENTATION = r"""
 name: albatross_floor
 short_description: Replay an exported inventory (benchmark floor)
 description:
-  - Reads a C(*.floor.json) file written from C(ansible-inventory --list --export) and adds its groups, hosts and variables.
+  - Reads a C(*.floor.json) file (groups, host variables, trusted templates) and adds its groups, hosts and variables.
 options: {}
 """
 
@@ -29,24 +28,9 @@ import typing as t
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.template import trust_as_template
 
-UNSAFE_KEY = "__ansible_unsafe"
-
-
-def _plain(value: t.Any) -> t.Any:
-    """The value as the albatross plugin set it: the export marks untrusted strings, the others are trusted templates."""
-    if isinstance(value, dict):
-        if set(value) == {UNSAFE_KEY}:
-            return value[UNSAFE_KEY]
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, str):
-        return trust_as_template(value)
-    return value
-
 
 class InventoryModule(BaseInventoryPlugin):
-    """Groups, hosts and variables from an exported inventory."""
+    """Groups, hosts and variables from a floor file."""
 
     NAME = "albatross_floor"
 
@@ -56,11 +40,14 @@ class InventoryModule(BaseInventoryPlugin):
     def parse(self, inventory: t.Any, loader: t.Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache=cache)
         with open(path, encoding="utf-8") as handle:
-            data = _plain(json.load(handle))
-        hostvars = data.pop("_meta", {}).get("hostvars", {})
-        for name in data:
+            data = json.load(handle)
+        groups, hostvars = data["groups"], data["hostvars"]
+        for entity, key in data["trusted"]:
+            values = groups[entity]["vars"] if entity in groups else hostvars[entity]
+            values[key] = trust_as_template(values[key])
+        for name in groups:
             self.inventory.add_group(name)
-        for name, group in data.items():
+        for name, group in groups.items():
             for key, value in (group.get("vars") or {}).items():
                 self.inventory.set_variable(name, key, value)
             for host in group.get("hosts") or ():

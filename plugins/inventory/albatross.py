@@ -151,6 +151,7 @@ groups:
 #         state: restarted
 """
 
+import contextlib
 import time
 import traceback
 import typing as t
@@ -205,15 +206,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         max_workers = self.get_option("max_workers")
         if max_workers < 1:
             raise AnsibleError(f"max_workers must be at least 1, got {max_workers}")
-        replies, failures = self._replies(path, cache, servers)
-        if failures and self.get_option("on_unreachable") == "fail":
-            details = "; ".join(f"{name} ({settings.server}): {reason}" for name, (settings, reason) in failures.items())
-            raise AnsibleError(f"albatross servers did not answer: {details}")
-        for name, (settings, reason) in failures.items():
-            self.display.warning(
-                f"albatross server {name} ({settings.server}) did not answer, its unikernels are not in the inventory: {reason}"
-            )
-        self._populate(servers, replies, {name: reason for name, (_settings, reason) in failures.items()})
+        use_cache = bool(self.get_option("cache"))
+        cache_key = self.get_cache_key(path) if use_cache else ""
+        cached = self._cached_replies(cache_key, servers) if use_cache and cache else {}
+        jobs = self._jobs([settings for settings in servers if settings.name not in cached])
+        fetched: dict[str, dict[str, t.Any]] = {}
+        with self._asking(jobs) as answers:
+            outcomes = _outcomes(servers, cached, answers, fetched)
+            try:
+                if self.get_option("on_unreachable") == "fail":
+                    # Every server is asked before a host is added: a failure leaves the inventory as it was.
+                    collected = list(outcomes)
+                    failed = [(settings, reason) for settings, _reply, reason in collected if reason is not None]
+                    if failed:
+                        details = "; ".join(f"{settings.name} ({settings.server}): {reason}" for settings, reason in failed)
+                        raise AnsibleError(f"albatross servers did not answer: {details}")
+                    outcomes = iter(collected)
+                # Otherwise hosts are added while later servers are still being asked.
+                self._populate(servers, outcomes)
+            finally:
+                # Whatever happened, every server asked is waited for and its reply cached.
+                for _rest in outcomes:
+                    pass
+                if use_cache and fetched:
+                    self._cache[cache_key] = {"format": CACHE_FORMAT, "servers": dict(cached, **fetched)}
 
     # --- options ----------------------------------------------------------------------
 
@@ -244,19 +260,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # --- fetching and caching -----------------------------------------------------------
 
-    def _replies(self, path: str, cache: bool, servers: list[ServerSettings]):
-        """Replies per server name (from the cache or fresh) and failures per server name."""
-        use_cache = bool(self.get_option("cache"))
-        cache_key = self.get_cache_key(path) if use_cache else ""
-        cached: dict[str, dict[str, t.Any]] = {}
-        if use_cache and cache:
-            cached = self._cached_replies(cache_key, servers)
-        wanted = [settings for settings in servers if settings.name not in cached]
-        fetched, failures = self._fetch_all(wanted)
-        if use_cache and fetched:
-            self._cache[cache_key] = {"format": CACHE_FORMAT, "servers": dict(cached, **fetched)}
-        return dict(cached, **fetched), failures
-
     def _cached_replies(self, cache_key: str, servers: list[ServerSettings]) -> dict[str, dict[str, t.Any]]:
         try:
             entry = self._cache[cache_key]
@@ -277,27 +280,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             result[settings.name] = reply
         return result
 
-    def _fetch_all(self, servers: list[ServerSettings]):
-        if not servers:
-            return {}, {}
+    def _jobs(self, servers: list[ServerSettings]) -> list[tuple[ServerSettings, t.Any, bytes]]:
+        """(settings, signer, server CA) per server to ask."""
         # Credentials are read here, before any server is asked: a missing file is a configuration
         # error for the whole inventory, not one more server that did not answer.
         signers: dict[tuple, t.Any] = {}
-        jobs = [(settings, load_signer(settings, signers), settings.pem("server_ca")) for settings in servers]
+        return [(settings, load_signer(settings, signers), settings.pem("server_ca")) for settings in servers]
+
+    @contextlib.contextmanager
+    def _asking(self, jobs: list[tuple[ServerSettings, t.Any, bytes]]) -> t.Iterator[t.Iterator[dict[str, t.Any] | str]]:
+        """The outcome of each job (``_fetch_one``), in order, as soon as it is there; up to max_workers at a time."""
         workers = min(self.get_option("max_workers"), len(jobs))
-        if workers == 1:
-            outcomes = [self._fetch_one(*job) for job in jobs]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="albatross-inventory") as pool:
-                outcomes = list(pool.map(lambda job: self._fetch_one(*job), jobs))
-        fetched: dict[str, dict[str, t.Any]] = {}
-        failures: dict[str, tuple[ServerSettings, str]] = {}
-        for settings, outcome in zip(servers, outcomes):
-            if isinstance(outcome, str):
-                failures[settings.name] = (settings, outcome)
-            else:
-                fetched[settings.name] = outcome
-        return fetched, failures
+        if workers <= 1:
+            yield (self._fetch_one(*job) for job in jobs)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="albatross-inventory") as pool:
+            yield pool.map(lambda job: self._fetch_one(*job), jobs)
 
     def _fetch_one(self, settings: ServerSettings, signer: t.Any, server_ca: bytes) -> dict[str, t.Any] | str:
         """The reply of one server as plain data, or why there is none."""
@@ -317,52 +315,63 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # --- hosts and groups --------------------------------------------------------------
 
-    def _populate(self, servers: list[ServerSettings], replies: dict[str, dict[str, t.Any]], failures: dict[str, str]) -> None:
+    def _populate(self, servers: list[ServerSettings], outcomes: t.Iterable[tuple[ServerSettings, dict | None, str | None]]) -> None:
+        """Hosts and groups from (settings, reply, reason it failed) per server, in the order of ``servers``."""
         inventory = self.inventory
         self._constructed = (self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups"), self.get_option("strict"))
+        groups: dict[str, str] = {}
+        for settings in servers:
+            group_name = "albatross_server_" + _safe(settings.name)
+            if group_name in groups:
+                raise AnsibleError(f"albatross servers {groups[group_name]} and {settings.name} would share the group {group_name}; rename one")
+            groups[group_name] = settings.name
         inventory.add_group("albatross_servers")
         unikernels_group = inventory.add_group("albatross_unikernels")
         # Group variables, so group_vars files can still override them.
         for key, value in UNIKERNEL_CONNECTION_VARS.items():
             inventory.set_variable(unikernels_group, key, value)
         owners: dict[str, str] = {settings.name: "" for settings in servers}
-        groups: dict[str, str] = {}
-        for settings in servers:
+        for settings, reply, reason in outcomes:
+            if reason is not None:
+                self.display.warning(
+                    f"albatross server {settings.name} ({settings.server}) did not answer, its unikernels are not in the inventory: {reason}"
+                )
             connection = make_unsafe(settings.public_vars())
             connection["albatross_server_inventory_hostname"] = make_unsafe(settings.name)
             host = inventory.add_host(make_unsafe(settings.name), group="albatross_servers")
-            server_vars = dict(connection, ansible_host=make_unsafe(settings.host), albatross_reachable=settings.name in replies)
-            if settings.name in failures:
-                server_vars["albatross_error"] = make_unsafe(failures[settings.name])
+            server_vars = dict(connection, ansible_host=make_unsafe(settings.host), albatross_reachable=reply is not None)
+            if reason is not None:
+                server_vars["albatross_error"] = make_unsafe(reason)
             self._set_vars(host, server_vars, {})
-            group_name = "albatross_server_" + _safe(settings.name)
-            if group_name in groups:
-                raise AnsibleError(f"albatross servers {groups[group_name]} and {settings.name} would share the group {group_name}; rename one")
-            groups[group_name] = settings.name
-            group = inventory.add_group(group_name)
+            group = inventory.add_group("albatross_server_" + _safe(settings.name))
             # The connection settings go to the server's group: set once, and every unikernel on it has them.
             for key, value in connection.items():
                 inventory.set_variable(group, key, value)
-            reply = replies.get(settings.name)
-            if reply is None:
-                continue
-            base_path = tuple(reply.get("base_path") or ())
-            for unikernel in sorted(reply["unikernels"], key=lambda item: item["name"]):
-                hostname = unikernel_hostname(settings.name, unikernel["name"])
-                if hostname in owners:
-                    other = owners[hostname]
-                    raise AnsibleError(
-                        f"albatross inventory: unikernel {unikernel['name']} on server {settings.name} would be host {hostname},"
-                        f" which is already {'a unikernel on server ' + other if other else 'a server'}; rename a server"
-                    )
-                owners[hostname] = settings.name
-                host = inventory.add_host(make_unsafe(hostname), group=unikernels_group)
-                inventory.add_child(group, host)
-                self._set_vars(host, unikernel_vars(unikernel, base_path), connection)
+            if reply is not None:
+                self._add_unikernels(settings.name, reply, group, unikernels_group, connection, owners)
+
+    def _add_unikernels(self, server_name: str, reply: dict[str, t.Any], group: str, unikernels_group: str,
+                        connection: dict[str, t.Any], owners: dict[str, str]) -> None:
+        inventory = self.inventory
+        base_path = tuple(reply.get("base_path") or ())
+        for unikernel in sorted(reply["unikernels"], key=lambda item: item["name"]):
+            path, label = split_name(unikernel["name"])
+            hostname = _hostname(server_name, path, label)
+            if hostname in owners:
+                other = owners[hostname]
+                raise AnsibleError(
+                    f"albatross inventory: unikernel {unikernel['name']} on server {server_name} would be host {hostname},"
+                    f" which is already {'a unikernel on server ' + other if other else 'a server'}; rename a server"
+                )
+            owners[hostname] = server_name
+            host = inventory.add_host(make_unsafe(hostname), group=unikernels_group)
+            inventory.add_child(group, host)
+            self._set_vars(host, unikernel_vars(unikernel, base_path, (path, label)), connection)
 
     def _set_vars(self, host: str, host_vars: dict[str, t.Any], group_vars: dict[str, t.Any]) -> None:
+        set_variable = self.inventory.set_variable
         for key, value in host_vars.items():
-            self.inventory.set_variable(host, key, value)
+            set_variable(host, key, value)
         compose, groups, keyed_groups, strict = self._constructed
         if not (compose or groups or keyed_groups):
             return
@@ -372,6 +381,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._set_composite_vars(compose, facts, host, strict=strict)
         self._add_host_to_composed_groups(groups, facts, host, strict=strict, fetch_hostvars=False)
         self._add_host_to_keyed_groups(keyed_groups, facts, host, strict=strict, fetch_hostvars=False)
+
+
+def _outcomes(servers: list[ServerSettings], cached: dict[str, dict[str, t.Any]], answers: t.Iterator[dict[str, t.Any] | str],
+              fetched: dict[str, dict[str, t.Any]]) -> t.Iterator[tuple[ServerSettings, dict[str, t.Any] | None, str | None]]:
+    """(settings, reply, reason it failed) per server: cached replies, else the next answer; fresh replies also go to ``fetched``."""
+    for settings in servers:
+        reply = cached.get(settings.name)
+        if reply is None:
+            answer = next(answers, None)
+            if answer is None:
+                raise AssertionError(f"no answer for albatross server {settings.name}")
+            if isinstance(answer, str):
+                yield settings, None, answer
+                continue
+            reply = fetched[settings.name] = answer
+        yield settings, reply, None
 
 
 def _safe(name: str) -> str:
@@ -386,18 +411,21 @@ def split_name(full_name: str) -> tuple[tuple[str, ...], str]:
 
 def unikernel_hostname(server_name: str, full_name: str) -> str:
     """``<server>_<path labels>_<label>``: labels never contain ``_``, so this is unique per server."""
-    path, label = split_name(full_name)
+    return _hostname(server_name, *split_name(full_name))
+
+
+def _hostname(server_name: str, path: tuple[str, ...], label: str) -> str:
     return "_".join((server_name,) + path + (label,))
 
 
-def unikernel_vars(unikernel: t.Mapping[str, t.Any], base_path: tuple[str, ...]) -> dict[str, t.Any]:
-    """Host variables of one unikernel (every value marked unsafe)."""
-    path, label = split_name(unikernel["name"])
+def unikernel_vars(unikernel: t.Mapping[str, t.Any], base_path: tuple[str, ...],
+                   split: tuple[tuple[str, ...], str] | None = None) -> dict[str, t.Any]:
+    """Host variables of one unikernel (every value marked unsafe); ``split`` is ``split_name`` of its name if known."""
+    path, label = split or split_name(unikernel["name"])
     relative = path[len(base_path):] if path[:len(base_path)] == base_path else path
-    host_vars = {"albatross_" + key: value for key, value in unikernel.items()}
-    host_vars.update(
-        albatross_label=label,
-        albatross_path=":".join(path),
-        albatross_relative_path=":".join(relative),
-    )
-    return make_unsafe(host_vars)
+    # The keys are unikernel_to_dict's; only the values come from the server.
+    host_vars = {"albatross_" + key: make_unsafe(value) for key, value in unikernel.items()}
+    host_vars["albatross_label"] = make_unsafe(label)
+    host_vars["albatross_path"] = make_unsafe(":".join(path))
+    host_vars["albatross_relative_path"] = make_unsafe(":".join(relative))
+    return host_vars

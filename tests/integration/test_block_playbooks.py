@@ -11,29 +11,13 @@ import secrets
 
 import pytest
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import BlockDevice, UnikernelConfig
-from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import client_for, image
 
 pytestmark = pytest.mark.integration
 
 MB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    info = start_server(tmp_path_factory.mktemp("block-server"))
-    yield info
-    info.stop()
-
-
-def client_for(info) -> Client:
-    with open(info.client_cert, "rb") as cert, open(info.client_key, "rb") as key:
-        signer = certs.Signer.load(cert.read(), key.read())
-    with open(info.server_ca, "rb") as ca:
-        return Client(info.address, ca.read(), signer, timeout=15.0)
 
 
 def sha256(data: bytes) -> str:
@@ -101,13 +85,10 @@ def test_block_lifecycle(server, tmp_path):
 
 
 def test_block_in_use(server, tmp_path):
-    images = server.images_dir
-    with open(os.path.join(str(images), "blk.hvt"), "rb") as handle:
-        image = handle.read()
     vol, uk = "used-" + secrets.token_hex(3), "blk-" + secrets.token_hex(3)
     client = client_for(server)
     client.block_add(vol, 1)
-    client.unikernel_create(uk, UnikernelConfig(cpuids=(0,), memory=32, block_devices=(BlockDevice("storage", vol),)), image)
+    client.unikernel_create(uk, UnikernelConfig(cpuids=(0,), memory=32, block_devices=(BlockDevice("storage", vol),)), image(server, "blk.hvt"))
     try:
         (tmp_path / "data.img").write_bytes(b"x")
         res = run_playbook("block_in_use.yml", tmp_path, dict(connection_vars(server), vol=vol, data_file=str(tmp_path / "data.img")))

@@ -6,38 +6,25 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
-import os
 
 import pytest
 
+from ansible_collections.unikernels.albatross.tests.images.make_images import write_images
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import builder_web
 
 pytestmark = pytest.mark.integration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 U_OLD = "11111111-1111-4111-8111-111111111111"
 U_NEW = "33333333-3333-4333-8333-333333333333"
 
 
-def _load(name, *path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, *path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_builder_web_lookup_playbook(tmp_path):
-    server_mod = _load("builder_web_server_it", "tests", "server", "builder_web_server.py")
-    images = _load("make_images_it", "tests", "images", "make_images.py")
-    images.write_images(str(tmp_path))
-    catalogue = tmp_path / "catalogue.json"
-    catalogue.write_text(json.dumps({"jobs": {"web": {"builds": [
+    write_images(str(tmp_path))
+    server = builder_web(tmp_path, {"jobs": {"web": {"builds": [
         {"uuid": U_OLD, "start_time": "2025-01-01T00:00:00Z", "main_binary": "web-v1.hvt", "opam_packages": {"mirage": "4.4.0"}},
         {"uuid": U_NEW, "start_time": "2025-01-03T00:00:00Z", "main_binary": "web-v2.hvt", "opam_packages": {"mirage": "4.5.0"}},
-    ]}}}))
-    server = server_mod.start_in_thread(str(catalogue))
+    ]}}})
     try:
         results = run_playbook("builder_web_lookup.yml", tmp_path, {"builder_web_url": server.url, "old_uuid": U_OLD})
     finally:

@@ -6,18 +6,16 @@
 from __future__ import annotations
 
 import datetime
-import os
 import secrets
 import time
 
 import pytest
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import UnikernelConfig
 from ansible_collections.unikernels.albatross.tests.images.make_images import make_image
-from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import client_for, image
+from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +23,9 @@ pytestmark = pytest.mark.integration
 def test_console_and_stats(tmp_path):
     info = start_server(tmp_path / "server", stats_interval=0.2)
     try:
-        images = info.images_dir
-        with open(os.path.join(str(images), "hello.hvt"), "rb") as handle:
-            image = handle.read()
-        with open(info.client_cert, "rb") as cert, open(info.client_key, "rb") as key, open(info.server_ca, "rb") as ca:
-            client = Client(info.address, ca.read(), certs.Signer.load(cert.read(), key.read()), timeout=15.0)
         uk = "hello-" + secrets.token_hex(3)
         since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
-        client.unikernel_create(uk, UnikernelConfig(cpuids=(0,), memory=32, argv=("--marker=visible",)), image)
+        client_for(info).unikernel_create(uk, UnikernelConfig(cpuids=(0,), memory=32, argv=("--marker=visible",)), image(info, "hello.hvt"))
         time.sleep(0.5)  # let the simulated unikernel print its first lines
         res = run_playbook("console_stats_info.yml", tmp_path,
                            dict(connection_vars(info), uk=uk, since=since.strftime("%Y-%m-%dT%H:%M:%SZ")))
@@ -55,13 +48,13 @@ def test_console_and_stats(tmp_path):
 
 
 def test_console_live_lines_and_inactive_console(tmp_path):
-    image = tmp_path / "exits.hvt"
+    exits = tmp_path / "exits.hvt"
     # Exits (fail_behaviour quit) about 3 s after it started: inside the 6 s of "wait".
-    image.write_bytes(make_image(behaviour={"exit_code": 0, "exit_delay": 3.0}))
+    exits.write_bytes(make_image(behaviour={"exit_code": 0, "exit_delay": 3.0}))
     uk = "live-" + secrets.token_hex(3)
     info = start_server(tmp_path / "server")
     try:
-        res = run_playbook("console_live.yml", tmp_path, dict(connection_vars(info), uk=uk, image=str(image)))
+        res = run_playbook("console_live.yml", tmp_path, dict(connection_vars(info), uk=uk, image=str(exits)))
     finally:
         info.stop()
     assert res.returncode == 0, res.output[-4000:]

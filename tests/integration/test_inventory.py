@@ -9,54 +9,21 @@ was started and stopped again, so its port refuses connections.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 import yaml
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import Policy, UnikernelConfig
+from ansible_collections.unikernels.albatross.tests.integration._playbooks import run_ansible
+from ansible_collections.unikernels.albatross.tests.integration._servers import client_for, image
+from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 
 pytestmark = pytest.mark.integration
-
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOT = os.path.dirname(TESTS)
-COLLECTIONS = os.path.join(ROOT, ".build", "collections")
-BIN = os.path.dirname(sys.executable)
-
-
-def _load_module(name: str, path: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def client_for(info: Any, path: str | None = None) -> Client:
-    signer = certs.Signer.load(_read(info.client_cert), _read(info.client_key))
-    return Client(info.address, _read(info.server_ca), signer, timeout=10.0, path=path)
-
-
-def hello_image(info: Any, tmp_path: Any) -> bytes:
-    images_dir = getattr(info, "images_dir", None)
-    if not images_dir:
-        images_dir = str(tmp_path / "images")
-        _load_module("make_images", os.path.join(TESTS, "images", "make_images.py")).write_images(images_dir)
-    return _read(os.path.join(str(images_dir), "hello.hvt"))
 
 
 class Fleet:
@@ -80,34 +47,22 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fixture = _load_module("albatross_fixture", os.path.join(TESTS, "lib", "albatross_fixture.py"))
     base = tmp_path_factory.mktemp("inventory")
     found = Fleet(base)
     try:
         for name in ("alb1", "alb2", "alb3"):
-            found.servers[name] = fixture.start_server(base / name)
-        image = hello_image(found.servers["alb1"], base)
+            found.servers[name] = start_server(base / name)
+        hello = image(found.servers["alb1"], "hello.hvt")
         alb1 = client_for(found.servers["alb1"])
-        alb1.unikernel_create("web", UnikernelConfig(cpuids=(0,), memory=32, argv=("--hello={{ 7 * 7 }}",)), image)
+        alb1.unikernel_create("web", UnikernelConfig(cpuids=(0,), memory=32, argv=("--hello={{ 7 * 7 }}",)), hello)
         alb1.install_policy("alice", Policy(unikernels=2, cpuids=(0,), memory=128, block=None, bridges=()))
-        client_for(found.servers["alb1"], path="alice").unikernel_create("api", UnikernelConfig(cpuids=(0,), memory=64), image)
-        client_for(found.servers["alb2"]).unikernel_create("db", UnikernelConfig(cpuids=(0,), memory=64), image)
+        client_for(found.servers["alb1"], path="alice").unikernel_create("api", UnikernelConfig(cpuids=(0,), memory=64), hello)
+        client_for(found.servers["alb2"]).unikernel_create("db", UnikernelConfig(cpuids=(0,), memory=64), hello)
         found.servers["alb3"].stop()
         yield found
     finally:
         for info in found.servers.values():
             info.stop()
-
-
-def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("ALBATROSS_", "ANSIBLE_"))}
-    environ.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    environ.update(env or {})
-    proc = subprocess.run([os.path.join(BIN, args[0])] + list(args[1:]), capture_output=True, text=True, env=environ,
-                          timeout=120, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def plain(value: Any) -> Any:
@@ -122,7 +77,7 @@ def plain(value: Any) -> Any:
 
 
 def inventory_list(path: str, *extra: str, env: dict[str, str] | None = None, raw: bool = False) -> tuple[dict[str, Any], str]:
-    proc = run("ansible-inventory", "-i", path, "--list", *extra, env=env)
+    proc = run_ansible("ansible-inventory", "-i", path, "--list", *extra, env=env)
     data = json.loads(proc.stdout)
     return (data if raw else plain(data)), proc.stderr
 
@@ -173,15 +128,15 @@ def test_graph_and_keyed_groups_by_memory_and_server(fleet):
     assert members(data, "memory_64") == ["alb1_alice_api", "alb2_db"]
     assert members(data, "server_alb1") == ["alb1", "alb1_alice_api", "alb1_web"]
     assert members(data, "server_alb3") == ["alb3"]
-    graph = run("ansible-inventory", "-i", path, "--graph").stdout
+    graph = run_ansible("ansible-inventory", "-i", path, "--graph").stdout
     assert "|--@memory_64:" in graph and "|--@albatross_server_alb2:" in graph
     assert "|--@albatross_server_alb2:\n  |  |--alb2_db\n" in graph
 
 
 def test_on_unreachable_fail(fleet):
     # AWX sets ANSIBLE_INVENTORY_UNPARSED_FAILED, so a failing source fails the inventory update.
-    proc = run("ansible-inventory", "-i", fleet.write("strict.albatross.yml", on_unreachable="fail"), "--list",
-               env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"}, check=False)
+    proc = run_ansible("ansible-inventory", "-i", fleet.write("strict.albatross.yml", on_unreachable="fail"), "--list",
+                       env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"}, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "albatross servers did not answer" in output and "alb3" in output
@@ -219,8 +174,7 @@ def test_cache_and_flush_cache(fleet):
     assert [u["name"] for u in cached["servers"]["alb2"]["unikernels"]] == [":db"]
 
     client = client_for(fleet.servers["alb2"])
-    image = hello_image(fleet.servers["alb1"], fleet.tmp_path)
-    client.unikernel_create("cache", UnikernelConfig(cpuids=(0,), memory=32), image)
+    client.unikernel_create("cache", UnikernelConfig(cpuids=(0,), memory=32), image(fleet.servers["alb1"], "hello.hvt"))
     try:
         data, _stderr = inventory_list(path)
         assert members(data, "albatross_unikernels") == ["alb2_db"], "the cached reply is used"
@@ -236,13 +190,9 @@ def test_templated_credentials_from_vault_and_env(fleet):
     info = fleet.servers["alb2"]
     password = fleet.tmp_path / "vault-pass"
     password.write_text("inventory-test\n")
-    proc = subprocess.run(
-        [os.path.join(BIN, "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
-         "--stdin-name", "client_key_content"],
-        input=_read(str(info.client_key)).decode(), capture_output=True, text=True, check=True,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
-    )
-    encrypted = proc.stdout
+    with open(info.client_key, encoding="ascii") as key:
+        encrypted = run_ansible("ansible-vault", "encrypt_string", "--vault-password-file", str(password),
+                                "--stdin-name", "client_key_content", stdin=key.read()).stdout
     path = fleet.tmp_path / "vault.albatross.yml"
     path.write_text(
         "plugin: unikernels.albatross.albatross\n"
@@ -299,6 +249,6 @@ def test_unikernel_hosts_run_tasks_on_the_controller(fleet):
             {"ansible.builtin.assert": {"that": ["found.unikernels | map(attribute='name') | list == [albatross_name]"]}},
         ],
     }]))
-    proc = run("ansible-playbook", "-i", path, str(playbook), check=False)
+    proc = run_ansible("ansible-playbook", "-i", path, str(playbook), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "alb1_web" in proc.stdout and "alb1_alice_api" in proc.stdout

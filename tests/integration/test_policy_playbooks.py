@@ -9,17 +9,9 @@ import secrets
 
 import pytest
 
-from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import start_server
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    info = start_server(tmp_path_factory.mktemp("policy-server"))
-    yield info
-    info.stop()
 
 
 def test_policy_lifecycle(server, tmp_path):

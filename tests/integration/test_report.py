@@ -8,34 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 
 import pytest
 import yaml
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from _upgrade_helpers import ansible_playbook, deploy, start_builder_web  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.unikernels.albatross.tests.integration._playbooks import ROOT, connection_vars, run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import deploy, start_builder_web
 
 pytestmark = pytest.mark.integration
 
-ROOT = os.path.dirname(os.path.dirname(HERE))
 SUFFIX = os.urandom(3).hex()
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    from albatross_fixture import start_server  # pylint: disable=import-outside-toplevel
-    started = [start_server(tmp_path_factory.mktemp("albatross-report-%d" % n)) for n in (1, 2)]
-    yield started
-    for server in started:
-        server.stop()
-
-
-def inventory(servers) -> list[str]:
-    return ["s%d albatross_server=%s albatross_server_ca=%s albatross_client_cert=%s albatross_client_key=%s" % (
-        n, s.address, s.server_ca, s.client_cert, s.client_key) for n, s in enumerate(servers, 1)]
+def inventory(servers) -> dict[str, dict[str, str]]:
+    return {"s%d" % n: connection_vars(s) for n, s in enumerate(servers, 1)}
 
 
 def sha256(path: str) -> str:
@@ -57,8 +43,9 @@ def test_deploy_then_report(servers, tmp_path):
     }
     (state_dir / "fleet.yml").write_text(yaml.safe_dump(state))
 
-    deployed = ansible_playbook(os.path.join(HERE, "playbooks", "upgrade_deploy_twice.yml"), tmp_path / "deploy", dict(
-        albatross_deploy_hosts="s1,s2", albatross_desired_state_file=str(state_dir / "fleet.yml")), inventory=inventory(servers))
+    deployed = run_playbook("upgrade_deploy_twice.yml", tmp_path, dict(
+        albatross_deploy_hosts="s1,s2", albatross_desired_state_file=str(state_dir / "fleet.yml")),
+        hosts=dict(inventory(servers), localhost={}), diff=False)
     assert deployed.returncode == 0, deployed.output[-4000:]
     runs = [r for r in deployed.records if r["task"] == "Bring the server to the desired state"]
     first = {r["host"]: r["result"] for r in runs[:2]}
@@ -76,10 +63,10 @@ def test_deploy_then_report(servers, tmp_path):
     try:
         extra_vars = dict(albatross_report_hosts="s1,s2,s3", albatross_desired_state_file=str(state_dir / "fleet.yml"),
                           albatross_report_json=str(tmp_path / "report.json"), albatross_report_markdown=str(tmp_path / "report.md"))
-        results = ansible_playbook(os.path.join(ROOT, "playbooks", "report.yml"), tmp_path / "report", extra_vars,
-                                   inventory=inventory(servers) + [inventory(servers)[0].replace("s1 ", "s3 ", 1).replace(
-                                       servers[0].address, "127.0.0.1:9")],
-                                   env={"ALBATROSS_BUILDER_WEB_URL": builder.url})
+        hosts = inventory(servers)
+        hosts["s3"] = dict(hosts["s1"], albatross_server="127.0.0.1:9")  # nothing listens there
+        results = run_playbook(os.path.join(ROOT, "playbooks", "report.yml"), tmp_path, extra_vars,
+                               hosts=dict(hosts, localhost={}), diff=False, env={"ALBATROSS_BUILDER_WEB_URL": builder.url})
     finally:
         builder.shutdown()
     assert results.returncode == 0, results.output[-4000:]

@@ -10,118 +10,22 @@ Task results are read back through the results_file callback.
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import Policy
+from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import builder_web, client_for
+
 pytestmark = pytest.mark.integration
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-ROOT = os.path.dirname(TESTS)
 UID = secrets.token_hex(3)
-
-
-def _load(name: str, path: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-playbooks = _load("albatross_test_playbooks", os.path.join(HERE, "_playbooks.py"))
-
-
-def _start_server(tmp_path: Any) -> Any:
-    """The shared fixture when it is there; otherwise the test server started here."""
-    fixture_path = os.path.join(TESTS, "lib", "albatross_fixture.py")
-    if os.path.exists(fixture_path):
-        return _load("albatross_fixture", fixture_path).start_server(tmp_path)
-    state = os.path.join(str(tmp_path), "state")
-    ready = os.path.join(str(tmp_path), "ready.json")
-    proc = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, os.path.join(TESTS, "server", "albatross_server.py"), "--listen", "127.0.0.1:0",
-         "--state-dir", state, "--ready-file", ready, "--log-level", "WARNING"])
-    deadline = time.monotonic() + 30
-    while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("test server did not start")
-        time.sleep(0.1)
-    time.sleep(0.1)
-    with open(ready, encoding="utf-8") as handle:
-        port = json.load(handle)["port"]
-    images_dir = os.path.join(str(tmp_path), "images")
-    _load("make_images", os.path.join(TESTS, "images", "make_images.py")).write_images(images_dir)
-
-    def stop() -> None:
-        proc.terminate()
-        proc.wait(timeout=10)
-    return SimpleNamespace(address=f"127.0.0.1:{port}", server_ca=os.path.join(state, "ca.pem"),
-                           client_cert=os.path.join(state, "ca.pem"), client_key=os.path.join(state, "ca.key"),
-                           images_dir=images_dir, bridge="service", stop=stop)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    info = _start_server(tmp_path_factory.mktemp("albatross-unikernel"))
-    yield info
-    info.stop()
-
-
-def _images_dir(server: Any, tmp_path: Any) -> str:
-    images_dir = getattr(server, "images_dir", None)
-    if images_dir and os.path.exists(os.path.join(str(images_dir), "web-v2.hvt")):
-        return str(images_dir)
-    images_dir = os.path.join(str(tmp_path), "images")
-    _load("make_images", os.path.join(TESTS, "images", "make_images.py")).write_images(images_dir)
-    return images_dir
-
-
-def run(name: str, tmp_path: Any, extra_vars: dict, env: dict | None = None, hosts: str = "localhost") -> Any:
-    """Like _playbooks.run_playbook, but with ALBATROSS_* variables of our choice and other hosts."""
-    work = os.path.join(str(tmp_path), "ansible-" + name.replace(".yml", ""))
-    os.makedirs(work, exist_ok=True)
-    results_file = os.path.join(work, "results.jsonl")
-    if os.path.exists(results_file):
-        os.unlink(results_file)
-    inventory = os.path.join(work, "inventory.ini")
-    with open(inventory, "w", encoding="utf-8") as handle:
-        for host in hosts.split(","):
-            handle.write(f"{host} ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    vars_file = os.path.join(work, "vars.json")
-    with open(vars_file, "w", encoding="utf-8") as handle:
-        json.dump(extra_vars, handle)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ALBATROSS_")}
-    environ.update({
-        "ANSIBLE_COLLECTIONS_PATH": playbooks.COLLECTIONS,
-        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "results_file",
-        "ALBATROSS_TEST_RESULTS": results_file,
-        "ANSIBLE_HOME": os.path.join(work, "home"),
-        "ANSIBLE_LOCAL_TEMP": os.path.join(work, "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "PATH": playbooks.BIN + os.pathsep + os.environ.get("PATH", ""),
-    })
-    environ.update(env or {})
-    command = [os.path.join(playbooks.BIN, "ansible-playbook"), "-i", inventory, "-e", "@" + vars_file, "--diff",
-               os.path.join(HERE, "playbooks", name)]
-    proc = subprocess.run(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300, check=False)
-    records = []
-    if os.path.exists(results_file):
-        with open(results_file, encoding="utf-8") as handle:
-            records = [json.loads(line) for line in handle if line.strip()]
-    return playbooks.Results(records, proc.returncode, proc.stdout)
 
 
 def predicted(results: Any, check: str, real: str) -> None:
@@ -136,9 +40,9 @@ def test_lifecycle(server, tmp_path):
     uk = f"life-{UID}"
     backup = os.path.join(str(tmp_path), "backup")
     dest = os.path.join(str(tmp_path), "image.hvt")
-    images = _images_dir(server, tmp_path)
-    results = run("unikernel_lifecycle.yml", tmp_path, dict(
-        playbooks.connection_vars(server), uk=uk, images_dir=images, backup_dir=backup, image_dest=dest))
+    images = server.images_dir
+    results = run_playbook("unikernel_lifecycle.yml", tmp_path, dict(
+        connection_vars(server), uk=uk, images_dir=images, backup_dir=backup, image_dest=dest))
     assert results.returncode == 0, results.output[-3000:]
 
     created = results["Create"]
@@ -188,8 +92,8 @@ def test_lifecycle(server, tmp_path):
 
 def test_bad_input_changes_nothing(server, tmp_path):
     uk = f"bad-{UID}"
-    results = run("unikernel_bad_input.yml", tmp_path, dict(
-        playbooks.connection_vars(server), uk=uk, images_dir=_images_dir(server, tmp_path)))
+    results = run_playbook("unikernel_bad_input.yml", tmp_path, dict(
+        connection_vars(server), uk=uk, images_dir=server.images_dir))
     assert results.returncode == 0, results.output[-3000:]
     expected = {
         "Bad name": "invalid label",
@@ -221,10 +125,8 @@ def test_bad_input_changes_nothing(server, tmp_path):
 
 def test_env_fallbacks_and_unikernel_hosts(server, tmp_path):
     uk = f"env-{UID}"
-    env = {"ALBATROSS_SERVER": server.address, "ALBATROSS_SERVER_CA": str(server.server_ca),
-           "ALBATROSS_CLIENT_CERT": str(server.client_cert), "ALBATROSS_CLIENT_KEY": str(server.client_key)}
-    results = run("unikernel_env.yml", tmp_path, {"uk": uk, "images_dir": _images_dir(server, tmp_path)}, env=env,
-                  hosts="unikernel-host.invalid")
+    results = run_playbook("unikernel_env.yml", tmp_path, {"uk": uk, "images_dir": server.images_dir}, env=server.env(),
+                           hosts={"unikernel-host.invalid": {}})
     assert results.returncode == 0, results.output[-3000:]
     assert results["Create"]["changed"] and results["Create"]["unikernel"]["memory"] == 16
     assert not results["Create again"]["changed"]
@@ -235,8 +137,8 @@ def test_env_fallbacks_and_unikernel_hosts(server, tmp_path):
 
 def test_unikernel_under_tenant_path(server, tmp_path):
     tenant, uk = f"tenant-{UID}", f"pathuk-{UID}"
-    results = run("unikernel_path.yml", tmp_path, dict(
-        playbooks.connection_vars(server), tenant=tenant, uk=uk, images_dir=_images_dir(server, tmp_path)))
+    results = run_playbook("unikernel_path.yml", tmp_path, dict(
+        connection_vars(server), tenant=tenant, uk=uk, images_dir=server.images_dir))
     assert results.returncode == 0, results.output[-3000:]
     full = f"{tenant}:{uk}"
 
@@ -272,17 +174,11 @@ def test_unikernel_under_tenant_path(server, tmp_path):
 
 
 def test_fleet_under_tenant_path(server, tmp_path):
-    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.certs import Signer
-    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
-    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import Policy
-
     tenant = f"fleet-{UID}"
-    with open(server.client_cert, "rb") as cert, open(server.client_key, "rb") as key, open(server.server_ca, "rb") as ca:
-        client = Client(server.address, ca.read(), Signer.load(cert.read(), key.read(), None))
-    client.install_policy(tenant, Policy(unikernels=4, cpuids=(0,), memory=256, block=8, bridges=("service",)))
+    client_for(server).install_policy(tenant, Policy(unikernels=4, cpuids=(0,), memory=256, block=8, bridges=("service",)))
     prefix = f"f{UID}"
-    results = run("unikernel_fleet.yml", tmp_path, dict(
-        playbooks.connection_vars(server), tenant=tenant, prefix=prefix, images_dir=_images_dir(server, tmp_path)))
+    results = run_playbook("unikernel_fleet.yml", tmp_path, dict(
+        connection_vars(server), tenant=tenant, prefix=prefix, images_dir=server.images_dir))
     assert results.returncode == 0, results.output[-3000:]
     plan = results["Plan"]["plan"]
     assert plan == [{"kind": "volume", "name": f"{prefix}-data", "action": "created"},
@@ -296,25 +192,6 @@ def test_fleet_under_tenant_path(server, tmp_path):
     assert [u["name"] for u in results["Info after prune"]["unikernels"]] == [f"{tenant}:{prefix}-a"]
 
 
-def _builder_web(tmp_path: Any, images: str, builds: list) -> Any:
-    catalogue = os.path.join(str(tmp_path), "catalogue.json")
-    with open(catalogue, "w", encoding="utf-8") as handle:
-        json.dump({"jobs": {"web": {"builds": builds}}}, handle)
-    ready = os.path.join(str(tmp_path), "builder-ready")
-    proc = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, os.path.join(TESTS, "server", "builder_web_server.py"), "--listen", "127.0.0.1:0",
-         "--catalogue", catalogue, "--ready-file", ready])
-    deadline = time.monotonic() + 30
-    while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("builder-web test server did not start")
-        time.sleep(0.1)
-    with open(ready, encoding="utf-8") as handle:
-        address = handle.read().strip()
-    return SimpleNamespace(url=f"http://{address}", catalogue=catalogue, proc=proc)
-
-
 def _build(uuid: str, binary: str, minute: int) -> dict:
     return {"uuid": uuid, "platform": "ubuntu-22.04", "start_time": f"2025-01-01T00:{minute:02d}:00Z",
             "finish_time": f"2025-01-01T00:{minute:02d}:30Z", "main_binary": binary, "binary_name": "web.hvt",
@@ -323,26 +200,22 @@ def _build(uuid: str, binary: str, minute: int) -> dict:
 
 def _binary_requests(web: Any) -> int:
     """Requests that fetch (or redirect to) a binary; one download is a redirect and a file."""
-    from urllib.request import urlopen
-    with urlopen(web.url + "/_control", timeout=10) as response:  # loopback test server
-        paths = json.load(response)["paths"]
-    return len([p for p in paths if "/f/" in p or "main-binary" in p])
+    return len([p for p in list(web.paths) if "/f/" in p or "main-binary" in p])
 
 
 def test_builder_web_downloads_only_new_builds(server, tmp_path):
-    import hashlib
-    images = _images_dir(server, tmp_path)
+    images = server.images_dir
     for name in ("web-v1.hvt", "web-v2.hvt"):
         with open(os.path.join(images, name), "rb") as src, open(os.path.join(str(tmp_path), name), "wb") as dst:
             dst.write(src.read())
     uuid1, uuid2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
-    web = _builder_web(tmp_path, images, [_build(uuid1, "web-v1.hvt", 1)])
+    web = builder_web(tmp_path, {"jobs": {"web": {"builds": [_build(uuid1, "web-v1.hvt", 1)]}}})
     try:
         with open(os.path.join(images, "web-v1.hvt"), "rb") as handle:
             v1 = hashlib.sha256(handle.read()).hexdigest()
-        extra = dict(playbooks.connection_vars(server), uk=f"bw-{UID}", builder_url=web.url, job="web",
+        extra = dict(connection_vars(server), uk=f"bw-{UID}", builder_url=web.url, job="web",
                      image_url=f"{web.url}/job/web/build/{uuid1}/main-binary", image_sha256=v1)
-        results = run("unikernel_builder_web.yml", tmp_path, extra)
+        results = run_playbook("unikernel_builder_web.yml", tmp_path, extra)
         assert results.returncode == 0, results.output[-3000:]
         predicted(results, "Deploy (check)", "Deploy")
         assert results["Deploy"]["action"] == "created" and results["Deploy"]["unikernel"]["digest"] == v1
@@ -350,15 +223,15 @@ def test_builder_web_downloads_only_new_builds(server, tmp_path):
         assert not results["Deploy again"]["changed"] and not results["Same image by URL and digest"]["changed"]
         assert _binary_requests(web) == 2
 
-        with open(web.catalogue, "w", encoding="utf-8") as handle:
+        with open(web.catalogue.path, "w", encoding="utf-8") as handle:
             json.dump({"jobs": {"web": {"builds": [_build(uuid1, "web-v1.hvt", 1), _build(uuid2, "web-v2.hvt", 2)]}}}, handle)
         time.sleep(1.1)  # the catalogue is re-read when its mtime changes
-        results = run("unikernel_builder_web.yml", tmp_path, extra)
+        results = run_playbook("unikernel_builder_web.yml", tmp_path, extra)
         assert results["Deploy (check)"]["changed"] and results["Deploy"]["action"] == "replaced"
         assert results["Deploy"]["image_source"]["uuid"] == uuid2
         assert not results["Deploy again"]["changed"]
         # The old build by URL and digest is a change back to v1.
         assert results["Same image by URL and digest"]["action"] == "replaced"
     finally:
-        web.proc.terminate()
-        web.proc.wait(timeout=10)
+        web.shutdown()
+        web.server_close()

@@ -13,33 +13,27 @@ import hashlib
 import json
 import os
 import stat
-import sys
 import threading
 import time
 from typing import Any
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from _upgrade_helpers import TESTS, _load, ansible_playbook, client, deploy, free_port, image, server_key, start_builder_web  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.unikernels.albatross.tests.images.make_images import make_image
+from ansible_collections.unikernels.albatross.tests.integration._playbooks import ROOT, connection_vars, run_playbook
+from ansible_collections.unikernels.albatross.tests.integration._servers import (
+    client_for,
+    deploy,
+    free_port,
+    image,
+    server_key,
+    start_builder_web,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = os.path.dirname(os.path.dirname(HERE))
 UPGRADE = os.path.join(ROOT, "playbooks", "upgrade.yml")
 SUFFIX = os.urandom(3).hex()
-make_images = _load("albatross_make_images", os.path.join(TESTS, "images", "make_images.py"))
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    from albatross_fixture import start_server  # pylint: disable=import-outside-toplevel
-    started = [start_server(tmp_path_factory.mktemp("albatross-%d" % n)) for n in (1, 2)]
-    yield started
-    for server in started:
-        server.stop()
 
 
 def digest(server: Any, name: str) -> str:
@@ -47,17 +41,12 @@ def digest(server: Any, name: str) -> str:
 
 
 def running(server: Any, label: str) -> Any:
-    infos = client(server).unikernel_info(label)
+    infos = client_for(server).unikernel_info(label)
     return infos[0] if infos else None
 
 
 def http_check(port: int, retries: int = 2) -> dict[str, Any]:
     return {"http": {"url": "http://127.0.0.1:%d/" % port, "timeout": 2}, "retries": retries, "delay": 0.2, "timeout": 10}
-
-
-def connection(server: Any) -> dict[str, str]:
-    return {"albatross_server": server.address, "albatross_server_ca": server.server_ca,
-            "albatross_client_cert": server.client_cert, "albatross_client_key": server.client_key}
 
 
 def read_report(backup: str, server: Any, label: str, kind: str = "upgrade") -> dict[str, Any]:
@@ -68,8 +57,8 @@ def read_report(backup: str, server: Any, label: str, kind: str = "upgrade") -> 
 def test_good_upgrade_unchanged_precheck_and_rollback(servers, tmp_path):
     server = servers[0]
     label, port, backup = "good-" + SUFFIX, free_port(), str(tmp_path / "backups")
-    results = ansible_playbook(os.path.join(HERE, "playbooks", "upgrade_good.yml"), tmp_path, dict(
-        connection(server), uk=label, images_dir=server.images_dir, http_port=port, backup_dir=backup))
+    results = run_playbook("upgrade_good.yml", tmp_path, dict(
+        connection_vars(server), uk=label, images_dir=server.images_dir, http_port=port, backup_dir=backup), diff=False)
     assert results.returncode == 0, results.output[-4000:]
 
     good = results["Report: good"]["albatross_upgrade_report"]
@@ -109,17 +98,17 @@ def test_failed_post_check_rolls_back_image_and_config(servers, tmp_path):
     label, port, backup = "bad-" + SUFFIX, free_port(), str(tmp_path / "backups")
     deploy(server, label, port)
     before = running(server, label)
-    common = dict(connection(server), albatross_upgrade_hosts="localhost", albatross_upgrade_name=label,
+    common = dict(connection_vars(server), albatross_upgrade_hosts="localhost", albatross_upgrade_name=label,
                   albatross_upgrade_image=os.path.join(server.images_dir, "web-bad.hvt"),
                   albatross_upgrade_options={"memory": 64}, albatross_upgrade_checks=[http_check(port)],
                   albatross_upgrade_backup_dir=backup, albatross_upgrade_settle=0.3)
 
-    planned = ansible_playbook(UPGRADE, tmp_path / "check", common, check=True)
+    planned = run_playbook(UPGRADE, tmp_path, common, check=True, diff=False)
     assert planned.returncode == 0, planned.output[-4000:]
     assert "Would upgrade unikernel %s" % label in planned["unikernels.albatross.upgrade : Show the outcome"]["msg"][0]
     assert running(server, label).started == before.started
 
-    results = ansible_playbook(UPGRADE, tmp_path, common)
+    results = run_playbook(UPGRADE, tmp_path, common, diff=False)
     assert results.returncode == 2, results.output[-4000:]
     failing = "unikernels.albatross.upgrade : Fail the host when the upgrade failed"
     assert results.status(failing) == "failed"
@@ -160,10 +149,11 @@ def test_rollback_uses_the_kept_image_while_builder_web_is_down(servers, tmp_pat
     watcher = threading.Thread(target=stop_after_download, daemon=True)
     watcher.start()
     try:
-        results = ansible_playbook(UPGRADE, tmp_path, dict(
-            connection(server), albatross_upgrade_hosts="localhost", albatross_upgrade_name=label,
+        results = run_playbook(UPGRADE, tmp_path, dict(
+            connection_vars(server), albatross_upgrade_hosts="localhost", albatross_upgrade_name=label,
             albatross_upgrade_builder_web={"url": web.url, "retries": 0, "timeout": 5},
-            albatross_upgrade_checks=[http_check(port)], albatross_upgrade_backup_dir=backup, albatross_upgrade_settle=0.3))
+            albatross_upgrade_checks=[http_check(port)], albatross_upgrade_backup_dir=backup, albatross_upgrade_settle=0.3),
+            diff=False)
     finally:
         watcher.join(5)
         if watcher.is_alive():
@@ -185,7 +175,7 @@ def test_fleet_upgrade_stops_at_the_first_failing_batch(servers, tmp_path):
     first, second = servers
     web, api, backup = "fleet-" + SUFFIX, "api-" + SUFFIX, str(tmp_path / "backups")
     crash = tmp_path / "web-crash.hvt"
-    crash.write_bytes(make_images.make_image(networks=("service",), behaviour={"version": "crash", "exit_code": 2}))
+    crash.write_bytes(make_image(networks=("service",), behaviour={"version": "crash", "exit_code": 2}))
     # u1 and u2 are unikernels of the same name on two servers, running different images. u2's new build exits
     # right after its start, so its own kept copy (v2, not the v1 kept for u1) must come back; u3 is never reached.
     hosts = {"u1": (first, web, "web-v1.hvt", "web-v2.hvt"), "u2": (second, web, "web-v2.hvt", str(crash)),
@@ -193,13 +183,13 @@ def test_fleet_upgrade_stops_at_the_first_failing_batch(servers, tmp_path):
     ports = {host: free_port() for host in hosts}
     for host, (server, label, source, _target) in hosts.items():
         deploy(server, label, ports[host], source)
-    inventory = ["%s albatross_upgrade_name=%s albatross_upgrade_image=%s http_port=%d %s" % (
-        host, label, os.path.join(server.images_dir, target), ports[host],
-        " ".join("%s=%s" % item for item in connection(server).items())) for host, (server, label, _source, target) in hosts.items()]
-    results = ansible_playbook(UPGRADE, tmp_path, dict(
+    inventory = {host: dict(connection_vars(server), albatross_upgrade_name=label, http_port=ports[host],
+                            albatross_upgrade_image=os.path.join(server.images_dir, target))
+                 for host, (server, label, _source, target) in hosts.items()}
+    results = run_playbook(UPGRADE, tmp_path, dict(
         albatross_upgrade_hosts="all", albatross_upgrade_backup_dir=backup, albatross_upgrade_settle=0.5,
         albatross_upgrade_checks=[{"http": {"url": "http://127.0.0.1:{{ http_port }}/"}, "retries": 1, "delay": 0.2}]),
-        inventory=inventory)
+        hosts=dict(inventory, localhost={}), diff=False)
     assert results.returncode == 2, results.output[-4000:]
     assert "NO MORE HOSTS LEFT" in results.output
     assert {r["host"] for r in results.records} == {"u1", "u2"}

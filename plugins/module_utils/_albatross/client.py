@@ -177,7 +177,8 @@ class Client:
     def unikernel_info(self, name: Optional[str] = None) -> List[UnikernelInfo]:
         label = names.validate_label(name) if name is not None else None
         reply = self._call(Command("unikernel_info"), label or PATH_CN, _INFO_KINDS)
-        if label is not None:
+        if label is not None or not self.path:
+            # Decoded names are normalised already, so at the root they are the full names.
             return list(reply.value)
         return [dataclasses.replace(info, name=self._full(info.name, self.path)) for info in reply.value]
 

@@ -20,6 +20,8 @@ test checks both on valid and mutated input).
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import codec as c
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.asn1 import read_header
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
@@ -56,6 +58,14 @@ def _children(data: bytes, pos: int, end: int) -> list:
     """(tag, start, stop) of every element between ``pos`` and ``end``."""
     found = []
     while pos < end:
+        # Short form inline (nearly every element); the rest, and every error, through read_header.
+        if end - pos >= 2:
+            tag, size = data[pos], data[pos + 1]
+            stop = pos + 2 + size
+            if size < 0x80 and tag & 0x1F != 0x1F and stop <= end:
+                found.append((tag, pos + 2, stop))
+                pos = stop
+                continue
         tag, start, pos = read_header(data, pos, end)
         found.append((tag, start, pos))
     return found
@@ -192,12 +202,20 @@ def _info(data: bytes, name: str, element: tuple) -> UnikernelInfo:
         values["argv"] = tuple(_text(data, item) for item in _listed(data, optional[2], _SEQ))
     if 3 in optional:
         start, stop = _only(data, optional[3], _TIME)
-        values["started"] = c.parse_time(data[start:stop])
+        values["started"] = _time(data[start:stop])
     values["cpus"] = _int(data, *_only(data, optional[4], _INTEGER)) if 4 in optional else None
     if 5 in optional:
         start, stop = _only(data, optional[5], _UTF8)
         values["linux_boot_partition"] = data[start:stop].decode("utf-8", errors="replace")
     return UnikernelInfo(**values)
+
+
+def _time(raw: bytes) -> datetime.datetime:
+    """``codec.parse_time``, without its regular expression for the usual ``YYYYMMDDHHMMSS.fffZ``."""
+    if len(raw) == 19 and raw[14] == 0x2E and raw[18] == 0x5A and raw[:14].isdigit() and raw[15:18].isdigit():
+        return datetime.datetime(int(raw[0:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14]),
+                                 int(raw[15:18]) * 1000, tzinfo=c.UTC)
+    return c.parse_time(raw)
 
 
 def _named_infos(data: bytes, element: tuple) -> tuple:

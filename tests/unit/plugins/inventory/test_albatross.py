@@ -386,6 +386,43 @@ def test_servers_are_asked_in_parallel_with_bounded_workers(fleet):
     assert state["max"] == 1
 
 
+def test_hosts_are_added_while_later_servers_are_asked(fleet, monkeypatch):
+    first_added = threading.Event()
+    seen = []
+    add_host = InventoryData.add_host
+
+    def watching_add_host(self, host, group=None, port=None):
+        if host == "alb1_web":
+            first_added.set()
+        return add_host(self, host, group=group, port=port)
+
+    def second():
+        # Bounded wait: the first server's hosts appear while this server is still answering.
+        seen.append(first_added.wait(10))
+        return [web(":db")]
+
+    monkeypatch.setattr(InventoryData, "add_host", watching_add_host)
+    _plugin, inventory, _calls = fleet(two_servers(), {"127.0.0.1:1025": [web(":web")], "[::1]:1026": second})
+    assert seen == [True]
+    assert group_hosts(inventory, "albatross_unikernels") == ["alb1_web", "alb2_db"]
+
+
+def test_on_unreachable_fail_adds_no_host(fleet, monkeypatch):
+    added = []
+    monkeypatch.setattr(InventoryData, "add_host", lambda self, host, group=None, port=None: added.append(host))
+    with pytest.raises(AnsibleError, match="alb2"):
+        fleet(two_servers(on_unreachable="fail"), unreachable_table())
+    assert added == []
+
+
+def test_replies_are_cached_even_when_building_fails(fleet):
+    cache = FakeCache()
+    options = dict(CREDS, cache=True, servers=[{"name": "a", "server": "127.0.0.1:1025"}, {"name": "a_b", "server": "127.0.0.1:1026"}])
+    with pytest.raises(AnsibleError, match="host a_b_c, .*rename a server"):
+        fleet(options, {"127.0.0.1:1025": [web("b:c")], "127.0.0.1:1026": [web(":c")]}, cache=cache)
+    assert set(cache["albatross_k123456"]["servers"]) == {"a", "a_b"}
+
+
 def test_unreadable_credentials_fail_before_any_server_is_asked(fleet):
     def pem(settings, option):
         if settings.name == "alb2" and option == "server_ca":
