@@ -23,7 +23,6 @@ import re
 import socket
 import time
 import typing as t
-import warnings
 
 try:
     import requests
@@ -60,7 +59,6 @@ class HttpCheck:
     method: str = "GET"
     status_code: tuple[int, ...] = (200,)
     body_regex: str | None = None
-    validate_certs: bool = True
     ca_path: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     follow_redirects: bool = True
@@ -125,11 +123,8 @@ def check_http(check: HttpCheck, timeout: float) -> tuple[bool, str]:
         raise LivelinessError("the Python library requests is required for HTTP checks: %s" % REQUESTS_IMPORT_ERROR)
     pattern = _compile(check.body_regex)
     deadline = time.monotonic() + timeout
-    verify: bool | str = (check.ca_path or True) if check.validate_certs else False
-    with requests.Session() as session, warnings.catch_warnings():
-        if not check.validate_certs:
-            # The user asked for no verification; one warning in the result is enough.
-            warnings.simplefilter("ignore")
+    verify: bool | str = check.ca_path or True
+    with requests.Session() as session:
         try:
             response = session.request(check.method, check.url, headers=dict(check.headers), timeout=timeout, verify=verify,
                                        allow_redirects=check.follow_redirects, stream=True)

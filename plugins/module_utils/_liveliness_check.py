@@ -30,7 +30,6 @@ HTTP_SPEC: dict[str, dict[str, t.Any]] = {
     "method": {"type": "str", "default": "GET"},
     "status_code": {"type": "list", "elements": "int", "default": [200]},
     "body_regex": {"type": "str"},
-    "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "headers": {"type": "dict", "default": {}},
     "follow_redirects": {"type": "bool", "default": True},
@@ -67,7 +66,7 @@ MODULE_SPEC = ModuleSpec(ARGUMENT_SPEC, required_one_of=(("http", "dns", "tcp"),
 _KINDS: tuple[tuple[str, dict[str, dict[str, t.Any]], t.Callable[[dict[str, t.Any]], t.Any]], ...] = (
     ("http", HTTP_SPEC, lambda p: HttpCheck(
         url=p["url"], method=p["method"].upper(), status_code=tuple(p["status_code"]), body_regex=p["body_regex"],
-        validate_certs=p["validate_certs"], ca_path=p["ca_path"], headers=tuple((str(k), str(v)) for k, v in p["headers"].items()),
+        ca_path=p["ca_path"], headers=tuple((str(k), str(v)) for k, v in p["headers"].items()),
         follow_redirects=p["follow_redirects"], timeout=p["timeout"])),
     ("dns", DNS_SPEC, lambda p: DnsCheck(
         server=p["server"], name=p["name"], port=p["port"], type=p["type"].upper(),
@@ -120,8 +119,6 @@ def run_module(module: ModuleLike) -> None:
     checks, errors = parse_checks(params)
     if errors:
         module.fail_json(msg="Invalid liveliness checks: " + "; ".join(errors))
-    if any(isinstance(c, HttpCheck) and not c.validate_certs for c in checks):
-        module.warn("TLS certificates are not verified for HTTP checks with validate_certs=false.")
     try:
         result = run_checks(checks, retries=params["retries"], delay=params["delay"], timeout=params["timeout"])
     except LivelinessError as exc:

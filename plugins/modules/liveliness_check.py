@@ -44,14 +44,11 @@ options:
           - A Python regular expression that must match somewhere in the body (multi-line mode).
           - At most the first MiB of the body is searched.
         type: str
-      validate_certs:
-        description:
-          - Verify the server's TLS certificate for V(https://) URLs.
-          - Only turn this off for test services with self-signed certificates; prefer O(http.ca_path).
-        type: bool
-        default: true
       ca_path:
-        description: A PEM file of CA certificates to verify the server with, instead of the system's.
+        description:
+          - A PEM file of CA certificates to verify the server with, instead of the system's.
+          - The server certificate of V(https://) URLs is always verified; for a service with a
+            self-signed certificate, give that certificate (or its CA) here.
         type: path
       headers:
         description:

@@ -196,7 +196,6 @@ def test_https(https_server):
     ok, detail = run_check(HttpCheck(url + "/ok"), 2)
     assert not ok and detail.startswith("TLS error")
     assert run_check(HttpCheck(url + "/ok", ca_path=ca), 2) == (True, "status 200 OK")
-    assert run_check(HttpCheck(url + "/ok", validate_certs=False), 2) == (True, "status 200 OK")
 
 
 def test_dns_any_answer(dnsmasq):

@@ -110,7 +110,6 @@ def test_unusable_check_fails_clearly():
     assert result["failed"] and result["msg"] == "Cannot run the liveliness checks: DNS server must be an IP address, got 'not-an-ip'"
 
 
-def test_warns_without_tls_verification():
-    result = run(http={"url": "http://127.0.0.1:%d/" % closed_port(), "validate_certs": False, "timeout": 0.5}, retries=0)
-    assert result["failed"]
-    assert any("not verified" in w for w in result["warnings"])
+def test_tls_verification_cannot_be_turned_off():
+    result = run(http={"url": "http://127.0.0.1:%d/" % closed_port(), "validate_certs": False}, retries=0)
+    assert result["failed"] and "validate_certs" in result["msg"]
