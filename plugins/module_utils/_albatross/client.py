@@ -196,6 +196,8 @@ class Client:
         if config.typ == "solo5":
             image = _materialize(image)
             found = manifest.read_manifest(image)
+            # Same order as vmmd: the ABI target first, then the devices.
+            manifest.check_target(found)
             manifest.check_devices(found, [b.name for b in config.block_devices], [n.name for n in config.network_interfaces])
         elif image is None:
             image = b""
