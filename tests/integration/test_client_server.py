@@ -15,12 +15,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import importlib.util
 import io
 import os
 import secrets
 import socket
-import sys
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -38,6 +36,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.er
     ProtocolError,
     ValidationError,
 )
+from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import real_server, start_server
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
     BlockDevice,
     Command,
@@ -54,7 +53,6 @@ pytestmark = pytest.mark.integration
 # Against a real albatross the names stay the same between runs: policies cannot be
 # removed over TLS, so a rerun re-asserts the same ones instead of adding new paths.
 UID = "albt" if os.environ.get("ALBATROSS_TEST_SERVER") else secrets.token_hex(3)
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = ("hello.hvt", "net.hvt", "blk.hvt")
 
 
@@ -67,16 +65,6 @@ def _read(value: Any) -> bytes:
         return text.encode()
     with open(text, "rb") as handle:
         return handle.read()
-
-
-def _load_module(name: str, path: str) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclasses.dataclass
@@ -109,10 +97,9 @@ class Target:
 
 def load_target(tmp_path: Any) -> Target:
     """The real albatross of ALBATROSS_TEST_* (see tests/lib/albatross_fixture.py), else a fresh test server."""
-    fixture = _load_module("albatross_fixture", os.path.join(TESTS, "lib", "albatross_fixture.py"))
-    info = fixture.real_server()
+    info = real_server()
     if info is None:
-        info = fixture.start_server(tmp_path, stats_interval=0.2)
+        info = start_server(tmp_path, stats_interval=0.2)
     elif not (info.server_ca and info.client_cert and info.client_key and info.images_dir):
         pytest.fail("ALBATROSS_TEST_SERVER needs ALBATROSS_TEST_SERVER_CA, _CLIENT_CERT, _CLIENT_KEY and _IMAGES")
     images = {}

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -15,6 +14,7 @@ from albatross_sim import elf, rawclient, sim
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
     BlockDevice, Command, Policy, SinceCount, Success, UnikernelConfig, Volume,
 )
+from ansible_collections.unikernels.albatross.tests.images.make_images import make_image
 
 POLICY = Policy(unikernels=2, cpuids=(0,), memory=128, block=10, bridges=("service",))
 
@@ -69,12 +69,7 @@ def test_elf_reader_reads_both_image_writers() -> None:
     image = elf.build_image(blocks=["storage"], nets=["service"], behaviour='{"version": "1"}')
     assert elf.read_manifest(image) == [("block", "storage"), ("net", "service")]
     assert elf.read_abi(image) == elf.Abi("hvt", 2)
-    maker = os.path.join(os.path.dirname(__file__), "..", "..", "images", "make_images.py")
-    if os.path.exists(maker):
-        spec = importlib.util.spec_from_file_location("make_images_for_server_tests", maker)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        other = module.make_image(blocks=("storage",), networks=("service",), target="spt", behaviour={"exit_code": 3})
-        assert elf.read_manifest(other) == [("block", "storage"), ("net", "service")]
-        assert elf.read_abi(other) == elf.Abi("spt", 2)
-        assert sim.behaviour(other).exit_code == 3
+    other = make_image(blocks=("storage",), networks=("service",), target="spt", behaviour={"exit_code": 3})
+    assert elf.read_manifest(other) == [("block", "storage"), ("net", "service")]
+    assert elf.read_abi(other) == elf.Abi("spt", 2)
+    assert sim.behaviour(other).exit_code == 3

@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 
 import pytest
 
@@ -15,9 +13,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross im
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import ValidationError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import NetworkInterface, UnikernelConfig
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "images"))
-from make_images import make_image  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.unikernels.albatross.tests.images.make_images import make_image
 
 
 @pytest.fixture(name="client")

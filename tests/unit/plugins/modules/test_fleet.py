@@ -5,16 +5,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
 from ansible_collections.unikernels.albatross.plugins.module_utils import _fleet, _unikernel
-
-_spec = importlib.util.spec_from_file_location("unikernel_fakes", os.path.join(os.path.dirname(__file__), "unikernel_fakes.py"))
-fakes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakes)
+from ansible_collections.unikernels.albatross.tests.unit.plugins.modules import unikernel_fakes as fakes
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -14,10 +13,7 @@ import pytest
 from ansible_collections.unikernels.albatross.plugins.module_utils import _unikernel
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import AlbatrossConnectionError, CommandFailed
 from ansible_collections.unikernels.albatross.plugins.module_utils._image_source import ImageSource
-
-_spec = importlib.util.spec_from_file_location("unikernel_fakes", os.path.join(os.path.dirname(__file__), "unikernel_fakes.py"))
-fakes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakes)
+from ansible_collections.unikernels.albatross.tests.unit.plugins.modules import unikernel_fakes as fakes
 
 
 @pytest.fixture
