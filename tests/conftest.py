@@ -26,3 +26,50 @@ def _ensure_link() -> None:
 
 
 _ensure_link()
+
+
+# --- skip policy ---------------------------------------------------------------------
+# Every skip must be one of tests/skip_policy.py; any other skip (a missing vector file,
+# a fixture that gave up, an empty parametrization) fails the session.
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text[len("Skipped: "):] if text.startswith("Skipped: ") else text
+
+
+def _unexpected_skips(config) -> list:
+    import re  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.unikernels.albatross.tests.skip_policy import EXPECTED_SKIPS  # pylint: disable=import-outside-toplevel
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return []
+    found = []
+    for report in reporter.stats.get("skipped", []):
+        reason = _skip_reason(report)
+        if not any(re.search(pattern, reason) for pattern in EXPECTED_SKIPS):
+            found.append((report.nodeid or getattr(report, "fspath", "?"), reason))
+    return found
+
+
+_UNEXPECTED: list = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # xdist workers report to the controller, which decides.
+    if hasattr(session.config, "workerinput"):
+        return
+    _UNEXPECTED[:] = _unexpected_skips(session.config)
+    if _UNEXPECTED and exitstatus in (0, 5):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    unexpected = _UNEXPECTED if not hasattr(config, "workerinput") else []
+    if unexpected:
+        terminalreporter.section("unexpected skips (not in tests/skip_policy.py)", sep="=", red=True, bold=True)
+        for nodeid, reason in unexpected:
+            terminalreporter.line("%s: %s" % (nodeid, reason))

@@ -53,12 +53,14 @@ options:
   client_key:
     description:
       - PEM file with the private key of O(client_cert). It is read on the controller and never copied anywhere.
+      - The path may show in messages and logs; the key itself never does (O(client_key_content) and
+        O(client_key_passphrase) are C(no_log)).
       - If neither this nor O(client_key_content) is set, the environment variable E(ALBATROSS_CLIENT_KEY) is used.
       - Mutually exclusive with O(client_key_content).
     type: path
   client_key_content:
     description:
-      - The PEM text of O(client_key) instead of a file (for example from Ansible Vault).
+      - The PEM text of O(client_key) instead of a file (for example from Ansible Vault). Never logged.
       - Mutually exclusive with O(client_key).
     type: str
   client_key_passphrase:
@@ -75,7 +77,7 @@ options:
     default: ed25519
   timeout:
     description:
-      - Seconds to wait for the connection and for each read. Uploads go on as long as bytes move.
+      - Seconds to wait for the connection and for each read. Uploads go on as long as bytes move. Must be greater than 0.
       - If not set, the environment variable E(ALBATROSS_TIMEOUT) is used, then V(30).
     type: float
     default: 30

@@ -31,6 +31,9 @@ description:
   - With O(cache), the replies of the servers are cached (per server, under the standard cache key); O(compose), O(groups)
     and O(keyed_groups) are evaluated again on every run. C(--flush-cache) asks every server again. A server that did not
     answer is never cached, so it is asked again on the next run.
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 extends_documentation_fragment:
   - unikernels.albatross.connection.plugins
   - ansible.builtin.constructed
@@ -74,6 +77,9 @@ notes:
     only when given as file paths (never key material or passphrases), C(albatross_key_type), C(albatross_timeout), and
     C(albatross_server_inventory_hostname), the inventory host of the server. The server host has them as host variables,
     its unikernels get them from the group C(albatross_server_<server name>). Use them with C(module_defaults) (see the examples)."
+  - "Settings taken from the C(ALBATROSS_*) environment variables are left out of the host variables: the tasks of a play
+    read the same variables. An AWX credential writes its certificate and key files anew for every job and inventory update,
+    so paths recorded by the inventory update would name files that are gone when a job runs."
   - "Unikernel hosts also carry C(albatross_name) (the full name, for example V(alice:web)), C(albatross_label) (V(web)),
     C(albatross_path) (the tenant path, V(alice), empty at the root), C(albatross_relative_path) (the path below the path
     of the credentials, which is what the modules take as O(unikernels.albatross.unikernel#module:path)), and what the
@@ -105,7 +111,7 @@ keyed_groups:
   - key: albatross_memory | string
     prefix: memory
   - key: albatross_server_inventory_hostname
-    prefix: on
+    prefix: runs_on
   - key: albatross_path
     prefix: tenant
     default_value: root
@@ -152,6 +158,7 @@ groups:
 """
 
 import contextlib
+import os
 import time
 import traceback
 import typing as t
@@ -165,6 +172,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._common impor
 from ansible_collections.unikernels.albatross.plugins.plugin_utils._client import (
     CONNECTION_OPTIONS,
     PATH_OPTIONS,
+    PUBLIC_OPTIONS,
     ServerSettings,
     describe_error,
     load_signer,
@@ -253,6 +261,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if config.get(option) is not None and config.get(option + "_content") is not None:
                 raise AnsibleError(f"{option} and {option}_content are mutually exclusive")
         # The list itself may be a template too (a lookup that returns the servers).
+        # What came from the environment is not published (see the notes): a value equal to it is left out.
+        self._env_vars = {f"albatross_{option}": defaults[option] for option in PUBLIC_OPTIONS
+                          if config.get(option) is None and os.environ.get("ALBATROSS_" + option.upper())}
         servers = self._template(config["servers"]) if config.get("servers") is not None else self.get_option("servers")
         if not isinstance(servers, list):
             raise AnsibleError(f"servers must be a list of dictionaries, got {type(servers).__name__}")
@@ -336,7 +347,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.warning(
                     f"albatross server {settings.name} ({settings.server}) did not answer, its unikernels are not in the inventory: {reason}"
                 )
-            connection = make_unsafe(settings.public_vars())
+            env_vars = getattr(self, "_env_vars", {})
+            connection = make_unsafe({key: value for key, value in settings.public_vars().items() if env_vars.get(key, None) != value})
             connection["albatross_server_inventory_hostname"] = make_unsafe(settings.name)
             host = inventory.add_host(make_unsafe(settings.name), group="albatross_servers")
             server_vars = dict(connection, ansible_host=make_unsafe(settings.host), albatross_reachable=reply is not None)

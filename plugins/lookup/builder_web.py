@@ -25,6 +25,8 @@ description:
   - Every build comes with the SHA-256 and size of its main binary, so it can be compared with a running
     unikernel's digest without downloading anything.
   - Connection failures, time-outs and server errors are retried O(retries) times before the lookup fails.
+requirements:
+  - requests >= 2.28.0 on the controller
 options:
   _terms:
     description: Job names, build uuids, image hashes or two build uuids, depending on O(query).
@@ -149,7 +151,8 @@ class LookupModule(LookupBase):
             web = BuilderWeb(url, timeout=self.get_option("timeout"), retries=self.get_option("retries"),
                              verify=self.get_option("ca_path") or True)
         except (BuilderWebError, ValueError) as exc:
-            raise AnsibleLookupError("builder_web lookup: %s" % exc) from exc
+            # One sentence and no chain: Ansible prints every "caused by" of a lookup error.
+            raise AnsibleLookupError("builder_web lookup: %s" % exc) from None
         if query == "compare":
             if len(terms) != 2:
                 raise AnsibleLookupError("builder_web lookup with query=compare needs exactly two build uuids, got %d term(s)" % len(terms))
@@ -176,9 +179,10 @@ class LookupModule(LookupBase):
         except UnknownBuild as exc:
             mode = self.get_option("on_missing")
             if mode == "error":
-                raise AnsibleLookupError("builder-web at %s does not know %s (%s)" % (url, what, exc)) from exc
+                raise AnsibleLookupError("builder-web at %s does not know %s (%s)" % (url, what, exc)) from None
             if mode == "warn":
                 display.warning("builder-web at %s does not know %s" % (url, what))
             return None
         except (BuilderWebError, ValueError) as exc:
-            raise AnsibleLookupError("error looking up %s on builder-web at %s: %s" % (what, url, exc)) from exc
+            # The library's messages name builder-web and the URL asked; say only what was looked up.
+            raise AnsibleLookupError("cannot look up %s: %s" % (what, exc)) from None

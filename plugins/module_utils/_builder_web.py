@@ -140,6 +140,23 @@ def _etag_sha256(value: str | None) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
+def _network_reason(exc: BaseException, timeout: float) -> str:
+    """Why a request did not get an answer, without the HTTP library's exception names."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer within %g s" % timeout
+    seen = 0
+    while seen < 10 and (exc.__cause__ is not None or exc.__context__ is not None):
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror.lower()
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "Temporary failure in name resolution"):
+        if marker in text:
+            return marker.lower()
+    return "the connection failed"
+
+
 class BuilderWeb:
     """One builder-web instance. ``verify`` is True or the path of a CA bundle (never off)."""
 
@@ -172,12 +189,12 @@ class BuilderWeb:
             except requests.exceptions.SSLError as exc:
                 raise BuildServerUnreachable("TLS error talking to %s: %s" % (url, exc)) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                last = "%s: %s" % (type(exc).__name__, exc)
+                last = _network_reason(exc, self.timeout)
                 continue
             except requests.exceptions.RequestException as exc:
                 raise BadResponse("request to %s failed: %s" % (url, exc)) from None
             if response.status_code >= 500:
-                last = "%d %s" % (response.status_code, response.reason)
+                last = "HTTP %d %s" % (response.status_code, response.reason)
                 response.close()
                 continue
             if response.status_code == 404:
@@ -187,7 +204,12 @@ class BuilderWeb:
                 response.close()
                 raise BadResponse("accessing %s resulted in an error: %d %s" % (response.url, response.status_code, response.reason))
             return response
-        raise BuildServerUnreachable("could not reach builder-web at %s after %d attempt(s): %s" % (url, self.retries + 1, last))
+        tries = "1 attempt" if not self.retries else "%d attempts" % (self.retries + 1)
+        if last.startswith("HTTP "):
+            raise BuildServerUnreachable(
+                "builder-web answered %s to %s (%s); it may be restarting or upgrading, try again later" % (last[5:], url, tries)
+            )
+        raise BuildServerUnreachable("cannot reach builder-web at %s (%s): %s" % (url, tries, last))
 
     def _json(self, path: str, params: dict | None = None) -> tuple[t.Any, str]:
         response = self._request(path, params, stream=True)

@@ -33,9 +33,13 @@ required_if=(), required_by=None, connection=True, controller_files=())``
 plugins, by ``fleet`` for each item, and by unit tests.
 
 ``build_client(params) -> Client``
-    Reads the credentials (files or ``*_content``) on the controller and returns a
-    ``Client``. Raises ``ValidationError`` / ``CertificateError`` with a message that says
-    which option to set. Call it inside ``run_with_errors``.
+    Reads the credentials (files or ``*_content``) on the controller, checks them as
+    albatross will (validity dates, key match, a CA able to sign) and returns a ``Client``.
+    Raises ``OptionError`` (a ``ValidationError``) with one sentence naming the option, the
+    value and the fix; ``format_error`` prints it as it is. Call it inside ``run_with_errors``.
+
+``load_signer``, ``load_server_ca``, ``check_server``, ``check_timeout``, ``describe_error``
+    The same checks and wording for the inventory and lookup plugins (``plugin_utils/_client.py``).
 
 ``run_with_errors(module, fn, what)``
     Calls ``fn()`` and maps every library error onto ``module.fail_json`` with a message
@@ -67,6 +71,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.er
     AuthenticationError,
     CertificateError,
     CommandFailed,
+    OptionError,
     ProtocolError,
     ValidationError,
 )
@@ -88,7 +93,8 @@ CONNECTION_ARGSPEC: dict[str, dict[str, t.Any]] = {
     "server_name": {"type": "str", "fallback": (env_fallback, ["ALBATROSS_SERVER_NAME"])},
     "client_cert": {"type": "path", "fallback": (env_fallback, ["ALBATROSS_CLIENT_CERT"])},
     "client_cert_content": {"type": "str"},
-    "client_key": {"type": "path", "no_log": True, "fallback": (env_fallback, ["ALBATROSS_CLIENT_KEY"])},
+    # A path is not a secret (it must show in error messages); the key content and passphrase are.
+    "client_key": {"type": "path", "no_log": False, "fallback": (env_fallback, ["ALBATROSS_CLIENT_KEY"])},
     "client_key_content": {"type": "str", "no_log": True},
     "client_key_passphrase": {"type": "str", "no_log": True, "fallback": (env_fallback, ["ALBATROSS_CLIENT_KEY_PASSPHRASE"])},
     "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ed25519", "no_log": False,
@@ -246,12 +252,30 @@ def validate_args(spec: ModuleSpec, args: t.Mapping[str, t.Any], module_name: st
 
 # --- client ---------------------------------------------------------------------------
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    # An option name (client_cert, server_ca ...) keeps its spelling at the start of a sentence.
+    first = text.split(" ", 1)[0]
+    if "_" not in first and first not in CONNECTION_ARGSPEC:
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def pem_source(params: t.Mapping[str, t.Any], option: str) -> str:
+    """How the user gave a PEM option, for messages: ``client_cert /etc/ca.pem`` or ``client_cert_content``."""
+    if params.get(option + "_content"):
+        return option + "_content"
+    return f"{option} {params.get(option)}"
+
+
 def _read_file(option: str, path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise ValidationError(f"cannot read {option} {path!r}: {exc.strerror or exc}") from exc
+        raise OptionError(f"cannot read {option} {path!r}: {exc.strerror or exc}; set {option} to a readable PEM file") from None
 
 
 def _pem_option(params: t.Mapping[str, t.Any], option: str, env: str, required: bool = True) -> bytes | None:
@@ -262,59 +286,175 @@ def _pem_option(params: t.Mapping[str, t.Any], option: str, env: str, required: 
     if path:
         return _read_file(option, path)
     if required:
-        raise ValidationError(f"{option} is required (option {option} or {option}_content, or env {env})")
+        raise OptionError(f"{option} is required (option {option} or {option}_content, or env {env})")
     return None
 
 
 def server_address(params: t.Mapping[str, t.Any]) -> str:
     server = params.get("server")
     if not server:
-        raise ValidationError("server is required (option server, or env ALBATROSS_SERVER)")
+        raise OptionError("server is required (option server as host[:port], or env ALBATROSS_SERVER)")
     return str(server)
 
 
+def check_server(server: str) -> tuple[str, int]:
+    """``host[:port]`` of the option ``server``; a bad value is an ``OptionError`` naming it."""
+    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.transport import parse_server
+
+    try:
+        return parse_server(server)
+    except ValidationError as exc:
+        text = str(exc)
+        reason = "the port must be a number from 1 to 65535" if "port" in text else text.split(": ", 1)[1] if ": " in text else "malformed"
+        raise OptionError(
+            f"invalid albatross server address {server!r} ({reason}): set server to host[:port] or [IPv6]:port "
+            f"(the port defaults to {DEFAULT_PORT})"
+        ) from None
+
+
+def check_timeout(value: t.Any) -> float:
+    """The option ``timeout`` as seconds (> 0); a bad value is an ``OptionError`` naming it."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise OptionError(f"timeout must be a number of seconds greater than 0 (for example 30), got {value!r}")
+    return seconds
+
+
+def _holds(pem: bytes) -> str:
+    if b"PRIVATE KEY-----" in pem:
+        return "a private key"
+    if b"-----BEGIN CERTIFICATE-----" in pem:
+        return "a certificate"
+    if b"-----BEGIN " in pem:
+        return "PEM data of another kind"
+    return "no PEM data"
+
+
+def load_server_ca(pem: bytes, source: str) -> bytes:
+    """``pem`` if it holds at least one certificate; else an ``OptionError`` naming ``source``."""
+    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.certs import load_certificates
+
+    try:
+        load_certificates(pem)
+    except CertificateError:
+        option = source.split(" ", 1)[0]
+        raise OptionError(
+            f"{source} holds {_holds(pem)}, not a PEM certificate: set {option.removesuffix('_content')} to the CA "
+            "certificate that signed the albatross server's certificate"
+        ) from None
+    return pem
+
+
+def load_signer(cert_pem: bytes, key_pem: bytes, passphrase: bytes | None, cert_source: str, key_source: str, now: t.Any = None):
+    """The ``Signer`` of client_cert and client_key, checked the way albatross will check it.
+
+    ``*_source`` say how the user gave each PEM (``pem_source``). Every problem is an
+    ``OptionError`` naming the option, the file and the fix; key material never enters a message.
+    """
+    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import certs
+
+    try:
+        chain = certs.load_certificates(cert_pem)
+    except CertificateError:
+        hint = "; give that file as client_key" if _holds(cert_pem) == "a private key" else ""
+        raise OptionError(
+            f"{cert_source} holds {_holds(cert_pem)}, not a PEM certificate: set client_cert to the CA or delegation "
+            f"certificate that signs the commands{hint}"
+        ) from None
+    try:
+        key = certs.load_private_key(key_pem, passphrase)
+    except CertificateError as exc:
+        held = _holds(key_pem)
+        if held != "a private key":
+            raise OptionError(f"{key_source} holds {held}, not a PEM private key: set client_key to the key of client_cert") from None
+        if passphrase:
+            raise OptionError(f"cannot decrypt {key_source}: check client_key_passphrase") from None
+        if "passphrase is needed" in str(exc):
+            raise OptionError(f"{key_source} is encrypted: set client_key_passphrase") from None
+        raise OptionError(f"cannot read the private key in {key_source}: {exc}") from None
+    problem = certs.signing_problem(chain, key, now)
+    if problem is not None:
+        raise OptionError(f"{cert_source} cannot sign albatross commands: {problem}")
+    try:
+        return certs.Signer.from_objects(chain[0], key, chain[1:])
+    except CertificateError as exc:
+        raise OptionError(f"{cert_source} cannot sign albatross commands: {exc}") from None
+
+
 def build_client(params: t.Mapping[str, t.Any]):
-    """A Client for the connection options in ``params`` (files read here, on the controller)."""
+    """A Client for the connection options in ``params`` (files read here, on the controller).
+
+    Every problem with the options is an ``OptionError`` (nothing is sent): the server address
+    and timeout first, then the PEM files, then whether client_cert can sign commands now.
+    """
     # Imported late: the protocol library needs cryptography, which the import sanity
     # test does not install; the error then names the missing library at use time.
-    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.certs import Signer
     from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.client import Client
 
     server = server_address(params)
+    check_server(server)
+    timeout = check_timeout(params.get("timeout") if params.get("timeout") is not None else 30.0)
     server_ca = _pem_option(params, "server_ca", "ALBATROSS_SERVER_CA")
     cert = _pem_option(params, "client_cert", "ALBATROSS_CLIENT_CERT")
     key = _pem_option(params, "client_key", "ALBATROSS_CLIENT_KEY")
+    load_server_ca(server_ca, pem_source(params, "server_ca"))
     passphrase = params.get("client_key_passphrase")
-    signer = Signer.load(cert, key, passphrase.encode("utf-8") if passphrase else None)
-    timeout = params.get("timeout")
-    return Client(
-        server,
-        server_ca,
-        signer,
-        key_type=params.get("key_type") or "ed25519",
-        timeout=float(timeout) if timeout is not None else 30.0,
-        server_name=params.get("server_name") or None,
-        path=params.get("path") or None,
-    )
+    signer = load_signer(cert, key, passphrase.encode("utf-8") if passphrase else None,
+                         pem_source(params, "client_cert"), pem_source(params, "client_key"))
+    try:
+        return Client(
+            server,
+            server_ca,
+            signer,
+            key_type=params.get("key_type") or "ed25519",
+            timeout=timeout,
+            server_name=params.get("server_name") or None,
+            path=params.get("path") or None,
+        )
+    except ValidationError as exc:
+        # Server, timeout and files are checked above; what is left is path (or key_type, which the argspec limits).
+        option = "path" if params.get("path") else "key_type"
+        raise OptionError(f"{option} {params.get(option)!r} cannot be used: {exc}") from None
 
 
-def _describe(exc: AlbatrossError, timeout: t.Any) -> str:
+def describe_error(exc: BaseException, timeout: t.Any = None) -> str:
+    """What went wrong with a server, in one clause; the one wording for modules and plugins.
+
+    The library's own messages are complete ("albatross at HOST:PORT did not ..."), so they
+    are not prefixed again; bare texts (a test double, an older message) get a prefix.
+    """
+    text = str(exc)
+    complete = "albatross at " in text or "albatross host " in text
     if isinstance(exc, CommandFailed):
         return f"the server answered: {exc.message}"
     if isinstance(exc, AlbatrossTimeout):
-        detail = str(exc) or "no answer"
+        if "timed out" in text or " in time" in text:
+            return text
+        detail = text or "no answer"
         return f"timed out after {timeout} s ({detail})" if timeout else f"timed out ({detail})"
     if isinstance(exc, AlbatrossConnectionError):
-        return f"cannot connect: {exc}"
+        return text if complete or text.startswith("cannot connect") else f"cannot connect: {text}"
     if isinstance(exc, AuthenticationError):
-        return f"authentication failed: {exc}"
+        return text if complete or "authenticat" in text.lower() else f"authentication failed: {text}"
     if isinstance(exc, ProtocolError):
-        return f"unexpected reply: {exc}"
-    return str(exc)
+        return f"unexpected reply: {text}"
+    if isinstance(exc, (AlbatrossError, OSError)):
+        return text or "error without a message"
+    return text
+
+
+def _describe(exc: AlbatrossError, timeout: t.Any) -> str:
+    return describe_error(exc, timeout)
 
 
 def format_error(what: str, exc: BaseException, params: t.Mapping[str, t.Any]) -> str:
     """The one wording of errors: "Error <what> on <server>: <what went wrong>"."""
+    if isinstance(exc, OptionError):
+        # A complete sentence about a connection option; which operation it stopped adds nothing.
+        return _sentence(str(exc))
     if isinstance(exc, (ValidationError, CertificateError)):
         # Nothing was sent: the message is about the input, not the server.
         return f"Error {what}: {exc}"

@@ -30,6 +30,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._common impor
     run_with_errors,
     validate_args,
 )
+from ansible_collections.unikernels.albatross.plugins.module_utils._volume_marker import is_marker, owner_of
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "unikernels": {"type": "list", "elements": "dict", "default": []},
@@ -207,9 +208,9 @@ def run_fleet(module: ModuleLike, client_factory: t.Callable[[], t.Any] | None =
         pruned_unikernels = [Item("unikernel", label, {"name": label, "state": "absent", "server": params.get("server")})
                              for label in extra]
         stored = run_with_errors(module, client.block_info, "listing volumes")
-        extra = sorted(_own_labels((volume.name for volume in stored), own_path) - {i.label for i in volumes})
         pruned_volumes = [Item("volume", label, dict(_block_defaults(), name=label, state="absent", server=params.get("server")))
-                          for label in extra]
+                          for label in _volumes_to_prune(_own_labels((volume.name for volume in stored), own_path),
+                                                         {i.label for i in volumes})]
 
     phases = [
         [v for v in volumes if v.params.get("state") != "absent"],
@@ -228,6 +229,22 @@ def run_fleet(module: ModuleLike, client_factory: t.Callable[[], t.Any] | None =
                            if i.kind == "unikernel" and i.result.get("action") == "destroyed"}
         runner.phase(items)
     _finish(module, [item for phase in phases for item in phase], skipped)
+
+
+def _volumes_to_prune(stored: set[str], listed: set[str]) -> list[str]:
+    """Unlisted volumes, and write-in-progress markers whose volume is neither listed nor stored.
+
+    A listed volume keeps its marker (its item rewrites the data and then removes the marker); an
+    unlisted volume's item removes its marker together with it (block with state=absent does both).
+    """
+    volumes = {label for label in stored if not is_marker(label)}
+    known = volumes | listed
+    orphans = set()
+    for label in stored - volumes:
+        owner = owner_of(label, known)
+        if owner is None or owner not in known:
+            orphans.add(label)
+    return sorted(volumes - listed) + sorted(orphans)
 
 
 def _block_defaults() -> dict[str, t.Any]:

@@ -161,7 +161,8 @@ class ImageSource:
         except ImageSourceError:
             raise
         except Exception as exc:  # builder-web errors (HTTP, JSON, not found) all end the same way
-            raise ImageSourceError(f"{self.describe()}: {exc}") from exc
+            # Callers name the source already ("Error reading builder-web job ..."): the reason alone, unchained.
+            raise ImageSourceError(str(exc)) from None
         sha = _field(build, "main_binary_sha256", "sha256")
         uuid = _field(build, "uuid")
         if not uuid or not (sha or _field(build, "main_binary")):
@@ -181,5 +182,5 @@ class ImageSource:
         try:
             self._builder().download_main_binary(job, _field(build, "uuid"), buffer, self._digest)
         except Exception as exc:  # see _resolve_build
-            raise ImageSourceError(f"cannot download {self.describe()}: {exc}") from exc
+            raise ImageSourceError(f"cannot download the image: {exc}") from None
         return buffer.getvalue()

@@ -13,6 +13,7 @@ validated here against its own spec, with messages that name the check (``http[1
 from __future__ import annotations
 
 import typing as t
+from urllib.parse import urlsplit
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -75,6 +76,22 @@ _KINDS: tuple[tuple[str, dict[str, dict[str, t.Any]], t.Callable[[dict[str, t.An
 )
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched by an HTTP check (said before any attempt), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises here, not later in the HTTP library
+    except ValueError:
+        return "is not a valid URL; write it like http://10.0.0.2:8080/health"
+    if "://" not in url:
+        return "has no scheme; write it with http:// or https://, like http://%s" % url
+    if parts.scheme.lower() not in ("http", "https"):
+        return "has the scheme %s; HTTP checks take http:// or https:// URLs" % parts.scheme
+    if not parts.hostname:
+        return "has no host; write it like http://10.0.0.2:8080/health"
+    return None
+
+
 def parse_checks(params: t.Mapping[str, t.Any]) -> tuple[list[t.Any], list[str]]:
     """The checks of the module parameters, and the problems found in them."""
     checks: list[t.Any] = []
@@ -100,6 +117,11 @@ def parse_checks(params: t.Mapping[str, t.Any]) -> tuple[list[t.Any], list[str]]
             if values["timeout"] <= 0:
                 errors.append("%s: timeout must be positive" % where)
                 continue
+            if kind == "http":
+                problem = url_problem(values["url"])
+                if problem is not None:
+                    errors.append("%s: url %r %s" % (where, values["url"], problem))
+                    continue
             if kind in ("dns", "tcp") and not 0 < values["port"] < 65536:
                 errors.append("%s: port must be between 1 and 65535" % where)
                 continue

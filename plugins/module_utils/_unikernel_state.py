@@ -24,6 +24,8 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.mo
     UnikernelArguments,
     UnikernelConfig,
     UnikernelInfo,
+    check_arguments,
+    check_exit_codes,
 )
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.names import validate_label
 
@@ -96,7 +98,7 @@ def desired_view(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
             raise ValidationError("cpus must be at least 1")
         view["cpus"] = int(params["cpus"])
     if params.get("arguments") is not None:
-        view["arguments"] = [str(a) for a in params["arguments"]]
+        view["arguments"] = list(check_arguments(params["arguments"]))
     if params.get("block_devices") is not None:
         blocks = []
         for item in params["block_devices"]:
@@ -120,7 +122,7 @@ def desired_view(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         if fail == "quit":
             raise ValidationError("restart_exit_codes only apply with fail_behaviour=restart")
         fail = "restart"
-        view["restart_exit_codes"] = sorted(set(int(c) for c in codes))
+        view["restart_exit_codes"] = list(check_exit_codes(codes))
     if fail is not None:
         view["fail_behaviour"] = fail
         if fail == "quit":

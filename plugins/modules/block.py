@@ -14,16 +14,33 @@ description:
   - Makes sure a volume of an albatross server is present with a given size, optionally with data uploaded from a
     local file, or absent.
   - A volume lives under the path of the credentials, next to the unikernels that use it (O(unikernels.albatross.unikernel#module:block_devices)).
+  - "Every write of O(data) runs under a I(write-in-progress marker): a 1 MB volume named C(pending-data.<name>)
+    (for names longer than 50 characters C(pending-data-<start of name>.<12 hex digits of its SHA-256>)) next to the
+    volume. The module adds the marker, then (when creating) the volume, writes the data, and removes the marker only
+    after albatross confirmed the write."
+  - "So a run that was interrupted at any point (ctrl-c, an AWX job cancel, a killed controller, a dropped connection)
+    leaves either the marker or a volume with all of its data. The next run with O(data) that finds the marker writes the data
+    again, whatever O(data_overwrite) says, reports a change and warns that an interrupted write was repaired; a run with
+    O(data) never reports the volume unchanged while its marker says the data is incomplete. The marker lives on the albatross
+    server, so this holds for throwaway AWX containers and for several controllers."
+  - The marker needs 1 MB of the policy's block limit while the data is written. Without that room the module fails
+    before changing anything and names the policy's limit and usage.
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   name:
     description:
       - Name of the volume, an albatross label (1 to 63 of C([a-zA-Z0-9.-]), not starting with C(-)); it is lower-cased.
+      - Names starting with C(pending-data.) or C(pending-data-) are reserved for write-in-progress markers. Such a name
+        is refused with O(state=present); O(state=absent) removes that marker.
     type: str
     required: true
   state:
     description:
       - V(present) creates the volume if it does not exist.
-      - V(absent) removes it, with its data. Removing a volume that does not exist is not an error.
+      - V(absent) removes it, with its data, and then its write-in-progress marker if there is one (also when the
+        volume itself is gone). Removing a volume that does not exist is not an error.
       - A volume attached to a running unikernel cannot be removed nor overwritten (O(data_overwrite=always)); the module
         fails and names the unikernel.
     type: str
@@ -42,14 +59,17 @@ options:
       - A relative path is looked up like the C(src) of M(ansible.builtin.copy) (the C(files/) directories of the role
         and playbook first).
       - The file must not be larger than the volume; this is checked before anything is sent.
-      - When it is written depends on O(data_overwrite).
-      - If the data of a new volume cannot be written, the new volume is removed again, so that the next run creates
-        it with the data rather than finding it there without.
+      - When it is written depends on O(data_overwrite), except that a volume with a write-in-progress marker (an
+        earlier write did not finish) always gets the data written again.
+      - If the volume has a marker and a running unikernel uses it, the module fails and names the unikernel (albatross
+        cannot write a volume in use).
+      - Without O(data), a volume with a marker is left as it is, with a warning that its content is incomplete and
+        RV(data_pending=true).
     type: path
   data_overwrite:
     description:
       - When O(data) is written to a volume that already exists.
-      - V(never) writes O(data) only when the volume is created.
+      - V(never) writes O(data) only when the volume is created (or when an earlier write did not finish, see above).
       - V(if_different) downloads the volume first and writes O(data) only when the content differs (compared by
         SHA-256 of the whole volume). The download also runs in check mode, so the prediction is exact.
         Albatross can neither read nor write a volume that a running unikernel uses, so such a volume is left as it
@@ -82,7 +102,8 @@ attributes:
   idempotent:
     support: partial
     details:
-      - Idempotent, except with O(data_overwrite=always), which writes the data on every run.
+      - Idempotent, except with O(data_overwrite=always), which writes the data on every run, and except that a run
+        after an interrupted write of O(data) writes it again.
 seealso:
   - module: unikernels.albatross.block_info
   - module: unikernels.albatross.block_download
@@ -131,6 +152,13 @@ block:
       description: Whether a running unikernel uses the volume.
       type: bool
       sample: false
+data_pending:
+  description:
+    - Whether the volume is left with a write-in-progress marker, i.e. with incomplete data. Only a task without
+      O(data) leaves it so (with a warning).
+  returned: success and O(state=present)
+  type: bool
+  sample: false
 """
 
 from ansible_collections.unikernels.albatross.plugins.module_utils._block import BLOCK_SPEC, run_block_module

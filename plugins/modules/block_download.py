@@ -15,6 +15,11 @@ description:
   - Albatross offers no checksum of a volume, so the volume is downloaded on every run (also in check mode).
     O(dest) is replaced, atomically, only when its content differs; RV(ignore:changed) tells whether it did.
   - A volume attached to a running unikernel cannot be downloaded; the module fails and names the unikernel.
+  - A volume with a write-in-progress marker of M(unikernels.albatross.block) (an earlier data write did not finish) is
+    downloaded with a warning that its content is incomplete, and RV(data_pending=true).
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   name:
     description: Name of the volume (an albatross label).
@@ -83,6 +88,11 @@ size:
   returned: success
   type: int
   sample: 67108864
+data_pending:
+  description: Whether the volume has a write-in-progress marker, so that the downloaded content is incomplete.
+  returned: success
+  type: bool
+  sample: false
 block:
   description: The volume.
   returned: success

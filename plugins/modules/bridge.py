@@ -29,6 +29,9 @@ description:
     writes systemd-networkd files so networkd recreates the bridge at boot.
 author:
   - unikernels.albatross contributors (@unikernels)
+requirements:
+  - on Linux, C(ip) of iproute2 with JSON output (C(ip -j)); on FreeBSD, C(ifconfig)
+  - no Python libraries beyond the standard library on the target
 extends_documentation_fragment:
   - unikernels.albatross.attributes
 attributes:

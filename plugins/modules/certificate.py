@@ -21,6 +21,9 @@ description:
     there. Its certificate file holds the new certificate followed by the issuer's chain when the issuer is not
     self-signed, so O(path) and O(key_path) work as C(client_cert) and C(client_key) of the API modules.
   - The key and certificate are made on the controller. Keys are written with mode C(0600), atomically.
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross policy extension)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   kind:
     description:

@@ -15,6 +15,9 @@ description:
     during the next O(wait) seconds.
   - Works for running unikernels and for ones that stopped (albatross keeps their console). For a name albatross has
     no console of, RV(lines) is empty (after O(wait) seconds, in case it starts meanwhile).
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   name:
     description: Name of the unikernel (an albatross label).

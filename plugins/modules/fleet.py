@@ -21,6 +21,10 @@ description:
   - In check mode, RV(plan) says what a real run would do.
 author:
   - unikernels.albatross contributors (@unikernels)
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
+  - requests >= 2.28.0 on the controller, for unikernels with C(image_url) or C(builder_web)
 extends_documentation_fragment:
   - unikernels.albatross.connection
   - unikernels.albatross.attributes
@@ -59,6 +63,9 @@ options:
     description:
       - Also destroy the unikernels and remove the volumes directly under the credentials' path that are not listed.
       - Unikernels and volumes of sub-paths (other tenants) are never touched.
+      - Write-in-progress markers of M(unikernels.albatross.block) (C(pending-data.*)) are not volumes of their own
+        here. A listed volume keeps its marker (its entry writes the data again); the marker of a removed volume is
+        removed with it, and a marker whose volume is neither listed nor present is removed.
     type: bool
     default: false
   max_parallel:

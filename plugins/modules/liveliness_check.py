@@ -18,6 +18,9 @@ description:
     lookup with any answer), and can also demand status codes, a body pattern, exact DNS answers or an open TCP port.
   - The checks are made from the controller, so the controller must reach the service addresses.
   - It changes nothing, so check mode runs the checks as well.
+requirements:
+  - requests >= 2.28.0 on the controller, for O(http) checks
+  - dnspython >= 2.4.0 on the controller, for O(dns) checks
 options:
   http:
     description:

@@ -27,6 +27,9 @@ description:
     path and its siblings) together promise more than the parent has. For a path directly below the path of
     O(client_cert), the parent's policy is the one O(client_cert) carries, or for a root CA the albatross host's.
     Albatross allows this, but the sub-paths cannot all use their share at once.
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   path:
     description:

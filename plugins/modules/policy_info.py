@@ -14,6 +14,9 @@ description:
   - Lists the resource policies albatross holds at and below a path.
   - With root CA credentials the list starts with the root policy (path V(:)), which albatross derives from the host
     when it starts (all CPUs, the memory, the free disk space, every bridge).
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   path:
     description:

@@ -14,6 +14,9 @@ description:
   - Reads one statistics sample (CPU time, memory, network counters) per running unikernel from albatross-stats.
   - albatross-stats samples every few seconds (10 by default, its C(--interval)), so the module may wait that long.
     It waits at most O(timeout) seconds; a unikernel that sends no sample by then is left out.
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 options:
   name:
     description:

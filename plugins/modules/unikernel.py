@@ -26,6 +26,10 @@ description:
     and the configuration against the policy of the path).
 author:
   - unikernels.albatross contributors (@unikernels)
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
+  - requests >= 2.28.0 on the controller, for O(image_url) and O(builder_web)
 extends_documentation_fragment:
   - unikernels.albatross.connection
   - unikernels.albatross.attributes
@@ -119,6 +123,9 @@ options:
     description:
       - Command line arguments of the unikernel, for example V(["--ipv4=10.0.0.2/24", "--ipv4-gateway=10.0.0.1"]).
       - No arguments when created without this option.
+      - At most 8192 bytes in total (UTF-8, counting one separator per argument). They travel inside the
+        per-command certificate and become the unikernel's command line, so longer ones are refused before
+        anything is sent.
     type: list
     elements: str
   block_devices:
@@ -166,6 +173,7 @@ options:
   restart_exit_codes:
     description:
       - Exit codes that restart the unikernel. Setting this implies O(fail_behaviour=restart).
+      - Each is an exit status from V(0) to V(255).
     type: list
     elements: int
   startup:
@@ -195,13 +203,40 @@ options:
   backup_dir:
     description:
       - Directory on the controller in which the image and configuration of a unikernel are kept before it is
-        replaced or restarted with new arguments, as C(<name>.hvt) and C(<name>.json) (mode 0600). The JSON holds
-        the options of this module under C(options), so the old state can be restored with O(image) and those options.
-      - Created when missing.
+        replaced or restarted with new arguments, as C(<backup_dir>/<key>/<name>.hvt) and C(<name>.json) (mode 0600,
+        directories 0700), the layout the P(unikernels.albatross.rollback#role) role reads (see O(backup_key)).
+        The JSON holds the digest and the options of this module under C(options), so the old state can be restored
+        with O(image) and those options, or with that role. Albatross does not report O(add_name), so the JSON carries
+        the value this task gives, when it gives one.
+      - Created when missing. The image is written first and the JSON last, so a JSON whose digest matches the image
+        is always a complete pair.
     type: path
+  backup_key:
+    description:
+      - Subdirectory of O(backup_dir) for this server, so that unikernels of the same name on different servers (or
+        tenant paths) never share a kept copy.
+      - Defaults to O(server), followed by C(_) and the albatross path of the credentials (O(client_cert) and O(path))
+        when that is not the root, with every character other than C(A-Za-z0-9._-) replaced by C(_); for example
+        C(alb1.example.org_1025_alice). This is the default key of the P(unikernels.albatross.upgrade#role) and
+        P(unikernels.albatross.rollback#role) roles when the inventory plugin sets the connection variables.
+    type: str
 notes:
   - Albatross 2.7.2 ignores O(memory) and O(cpus) on a restart with new arguments, so a change of them (or of the
     image) always replaces the unikernel.
+  - A replace (albatross force-create) and a restart with new arguments stop the running unikernel before the new
+    one is created; when that create fails, albatross leaves neither running. So the module reads the running image
+    into memory before either change and, when the unikernel does not run after a failed or unanswered attempt,
+    creates the previous one again (never stopping anything that runs) and fails with a message saying so. Only if
+    that fails too does the unikernel stay stopped; the message then names the files that hold the previous image
+    and configuration (in O(backup_dir), or a new private directory).
+  - When the connection breaks during the change, the module reads what runs before it reports; a change the server
+    made although its reply was lost is reported as made, with a warning. A later run with the same options
+    converges in every case (docs/reliability.md).
+  - SIGINT and SIGTERM (ctrl-c, an AWX cancel) are held back from the start of a create, replace or restart until it and
+    the restore above are settled, each command bounded by O(timeout); then they take effect.
+    Only a SIGKILL at that moment can leave neither unikernel running.
+  - O(add_name) is not reported by albatross, so a restored previous unikernel gets the O(add_name) of the task
+    (V(true) when not set).
 seealso:
   - module: unikernels.albatross.unikernel_info
   - module: unikernels.albatross.block
@@ -342,7 +377,14 @@ backup:
   description: Paths of the kept image and configuration.
   returned: when O(backup_dir) is set and a running unikernel was replaced or restarted with new arguments
   type: dict
-  sample: {"image": "backups/web.hvt", "config": "backups/web.json"}
+  sample: {"image": "backups/alb1_1025/web.hvt", "config": "backups/alb1_1025/web.json"}
+restored:
+  description:
+    - On a failed replace or restart with new arguments that stopped the running unikernel, whether the previous
+      unikernel was created again and runs.
+  returned: when such a change failed
+  type: bool
+  sample: true
 """
 
 from ansible_collections.unikernels.albatross.plugins.module_utils._common import run_as_module

@@ -17,6 +17,9 @@ description:
   - The file is written atomically with mode C(0600).
 author:
   - unikernels.albatross contributors (@unikernels)
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 extends_documentation_fragment:
   - unikernels.albatross.connection
   - unikernels.albatross.attributes

@@ -15,6 +15,9 @@ description:
   - Only running unikernels (and those albatross is about to restart) are listed.
 author:
   - unikernels.albatross contributors (@unikernels)
+requirements:
+  - asn1crypto >= 1.5.0 on the controller (the albatross wire protocol)
+  - cryptography >= 41.0.0 on the controller (keys and certificates)
 extends_documentation_fragment:
   - unikernels.albatross.connection
   - unikernels.albatross.attributes

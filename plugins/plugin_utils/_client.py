@@ -25,12 +25,17 @@ from ansible.errors import AnsibleError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import (
     AlbatrossError,
     AlbatrossTimeout,
-    AuthenticationError,
-    CommandFailed,
-    ProtocolError,
     ValidationError,
 )
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.transport import parse_server
+from ansible_collections.unikernels.albatross.plugins.module_utils._common import (
+    OptionError,
+    check_server,
+    check_timeout,
+    describe_error as common_describe_error,
+    load_server_ca,
+    load_signer as common_load_signer,
+)
 
 KEY_TYPES = ("ed25519", "p256", "p384", "p521", "rsa2048", "rsa4096")
 DEFAULT_KEY_TYPE = "ed25519"
@@ -92,6 +97,12 @@ class ServerSettings:
         values = {option: getattr(self, option) for option in PUBLIC_OPTIONS}
         return {f"albatross_{option}": value for option, value in values.items() if value is not None}
 
+    def source(self, option: str) -> str:
+        """How ``option`` was given, for messages: ``client_cert /etc/ca.pem`` or ``client_cert_content``."""
+        if getattr(self, option + "_content"):
+            return option + "_content"
+        return f"{option} {getattr(self, option)}"
+
     def pem(self, option: str) -> bytes:
         """The PEM of ``server_ca``, ``client_cert`` or ``client_key``: the content, or the file read on the controller."""
         content = getattr(self, option + "_content")
@@ -102,7 +113,8 @@ class ServerSettings:
             with open(path, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise AnsibleError(f"albatross server {self.name}: cannot read {option} {path!r}: {exc.strerror or exc}") from exc
+            raise AnsibleError(f"albatross server {self.name}: cannot read {option} {path!r}: {exc.strerror or exc}; "
+                               f"set {option} to a readable PEM file") from None
 
 
 def _given(value: t.Any) -> bool:
@@ -156,11 +168,10 @@ def _settings(where: str, name: t.Any, values: t.Mapping[str, t.Any]) -> ServerS
         raise AnsibleError(f"{where}: key_type must be one of {', '.join(KEY_TYPES)}, got {key_type!r}")
     timeout = values.get("timeout")
     try:
-        timeout = DEFAULT_TIMEOUT if not _given(timeout) else float(timeout)
-    except (TypeError, ValueError):
-        raise AnsibleError(f"{where}: timeout must be a number of seconds, got {timeout!r}") from None
-    if timeout <= 0:
-        raise AnsibleError(f"{where}: timeout must be greater than 0, got {timeout}")
+        check_server(server)
+        timeout = DEFAULT_TIMEOUT if not _given(timeout) else check_timeout(timeout)
+    except OptionError as exc:
+        raise AnsibleError(f"{where}: {exc}") from None
     name = _text(where, "name", name) or address_host(server)
     texts.pop("server")
     return ServerSettings(name=name, server=server, key_type=key_type, timeout=timeout, **texts)
@@ -202,21 +213,20 @@ def resolve_servers(
 
 def load_signer(settings: ServerSettings, memo: dict[tuple, t.Any] | None = None) -> t.Any:
     """The ``Signer`` of ``settings`` (``memo`` shares it between servers with the same credentials)."""
-    # Imported late: the protocol library needs cryptography, which the import sanity test
-    # does not install; the error then names the missing library at use time.
-    from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.certs import Signer
-
     cert, key = settings.pem("client_cert"), settings.pem("client_key")
     passphrase = settings.client_key_passphrase.encode("utf-8") if settings.client_key_passphrase else None
     memo_key = (cert, key, passphrase)
     if memo is not None and memo_key in memo:
         return memo[memo_key]
     try:
-        signer = Signer.load(cert, key, passphrase)
+        signer = common_load_signer(cert, key, passphrase, settings.source("client_cert"), settings.source("client_key"))
     except ImportError as exc:
-        raise AnsibleError(f"the albatross inventory needs the Python library cryptography on the controller: {exc}") from exc
+        raise AnsibleError(f"the albatross plugins need the Python library cryptography on the controller: {exc}") from None
+    except OptionError as exc:
+        # The same sentence as the modules, naming the server as well.
+        raise AnsibleError(f"albatross server {settings.name}: cannot use client_cert/client_key: {exc}") from None
     except (AlbatrossError, ValueError, TypeError) as exc:
-        raise AnsibleError(f"albatross server {settings.name}: cannot use client_cert/client_key: {exc}") from exc
+        raise AnsibleError(f"albatross server {settings.name}: cannot use client_cert/client_key: {exc}") from None
     if memo is not None:
         memo[memo_key] = signer
     return signer
@@ -234,6 +244,10 @@ def open_client(settings: ServerSettings, signer: t.Any = None, server_ca: bytes
         signer = load_signer(settings)
     if server_ca is None:
         server_ca = settings.pem("server_ca")
+    try:
+        load_server_ca(server_ca, settings.source("server_ca"))
+    except OptionError as exc:
+        raise AnsibleError(f"albatross server {settings.name}: {exc}") from None
     return Client(
         settings.server,
         server_ca,
@@ -247,15 +261,9 @@ def open_client(settings: ServerSettings, signer: t.Any = None, server_ca: bytes
 
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     """One line saying why a server did not answer (the library's messages already name the server)."""
-    text = str(exc)
-    if isinstance(exc, CommandFailed):
-        return f"the server answered: {exc.message}"
-    if isinstance(exc, AlbatrossTimeout):
-        return text if text else f"no answer within {timeout:g} s" if timeout else "timed out"
-    if isinstance(exc, AuthenticationError):
-        return text if "authenticat" in text.lower() else f"authentication failed: {text}"
-    if isinstance(exc, ProtocolError):
-        return f"unexpected reply: {text}"
+    if isinstance(exc, AlbatrossTimeout) and not str(exc):
+        return f"no answer within {timeout:g} s" if timeout else "timed out"
     if isinstance(exc, (AlbatrossError, OSError)):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+        # The same wording as the modules (module_utils/_common.py).
+        return common_describe_error(exc, timeout)
+    return f"{type(exc).__name__}: {exc}"

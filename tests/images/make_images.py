@@ -9,7 +9,13 @@ section name table, ``.note.solo5.manifest``, ``.note.solo5.abi``, section heade
 Anything else (``behaviour``, ``extra``) is appended after the section headers, where ELF
 readers do not look. ``behaviour`` becomes one line ``albatross-test: {json}\\n`` that the
 test server reads to decide how the simulated unikernel behaves (keys ``exit_code``,
-``http_status``, ``version``).
+``exit_delay``, ``accept_args``, ``usage_exit``, ``http_status``, ``version``; see
+tests/server/README.md).
+
+``solo5-hello.hvt``, ``solo5-net.hvt`` and ``solo5-blk.hvt`` behave like solo5's test_hello,
+test_net and test_blk under a real albatross: test_hello and test_blk print their lines and exit 0,
+test_net keeps running unless it gets an argument it does not know (albatross's ``--name=<label>``
+among them), then it exits 1. Tests that must pass against both servers pick these.
 
 Usage: ``python tests/images/make_images.py OUTDIR`` writes the standard test images.
 """
@@ -115,6 +121,11 @@ STANDARD_IMAGES = {
     "web-v2.hvt": {"networks": ("service",), "behaviour": {"version": "v2"}},
     "web-bad.hvt": {"networks": ("service",), "behaviour": {"version": "bad", "http_status": 500}},
     "crash.hvt": {"behaviour": {"exit_code": 2}},
+    # Equivalents of the solo5 test unikernels (manifests as in solo5 0.9.3's tests).
+    "solo5-hello.hvt": {"behaviour": {"exit_code": 0}},
+    "solo5-net.hvt": {"networks": ("service0",), "behaviour": {"accept_args": ["v", "l"], "usage_exit": 1}},
+    # test_blk took 2.4 s on a 2 MB volume under the real albatross; the volume is in use meanwhile.
+    "solo5-blk.hvt": {"blocks": ("storage",), "behaviour": {"exit_code": 0, "exit_delay": 2.0}},
 }
 
 

@@ -12,6 +12,10 @@ from ansible_collections.unikernels.albatross.tests.lib.albatross_fixture import
     albatross_server_session,
     start_server,
 )
+# With ALBATROSS_TEST_SERVER set, tests that only use a test server of their own skip (make test-real).
+from ansible_collections.unikernels.albatross.tests.integration._real_albatross import (  # noqa: F401  pylint: disable=unused-import
+    pytest_collection_modifyitems,
+)
 
 
 @pytest.fixture(scope="module")

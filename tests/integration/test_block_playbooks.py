@@ -58,8 +58,8 @@ def test_block_lifecycle(server, tmp_path):
     assert res["New data if_different again"]["changed"] is False
 
     # info
-    assert res["Info one"]["blocks"] == [{"name": full, "size": 1, "active": False}]
-    assert {"name": full, "size": 1, "active": False} in res["Info all"]["blocks"]
+    assert res["Info one"]["blocks"] == [{"name": full, "size": 1, "active": False, "data_pending": False}]
+    assert {"name": full, "size": 1, "active": False, "data_pending": False} in res["Info all"]["blocks"]
 
     # download: check mode writes nothing; content replaced only when different
     assert res["Download (check)"]["changed"] is True
@@ -74,7 +74,7 @@ def test_block_lifecycle(server, tmp_path):
     assert res.status("Data larger than the volume refused") == "failed"
     assert "more than volume" in res["Data larger than the volume refused"]["msg"]
     assert res.status("Bad name refused") == "failed" and "invalid label" in res["Bad name refused"]["msg"]
-    assert res["Info after refusals"]["blocks"] == [{"name": full, "size": 1, "active": False}]
+    assert res["Info after refusals"]["blocks"] == [{"name": full, "size": 1, "active": False, "data_pending": False}]
 
     # absent: check mode predicts, twice is fine
     assert res["Remove (check)"]["changed"] is True and res["Remove (check)"]["diff"] == res["Remove"]["diff"]
@@ -99,7 +99,7 @@ def test_block_in_use(server, tmp_path):
         kept = res["Data if_different in use"]
         assert res.status("Data if_different in use") != "failed" and kept["changed"] is False, kept
         assert "in use by unikernel :%s" % uk in kept["warnings"][0] and "not compared" in kept["warnings"][0]
-        assert res["Info in use"]["blocks"] == [{"name": ":" + vol, "size": 1, "active": True}]
+        assert res["Info in use"]["blocks"] == [{"name": ":" + vol, "size": 1, "active": True, "data_pending": False}]
     finally:
         client.unikernel_destroy(uk)
         client.block_remove(vol)

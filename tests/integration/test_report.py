@@ -62,7 +62,8 @@ def test_deploy_then_report(servers, tmp_path):
     builder = start_builder_web(tmp_path, images, {"web": ["web-v1.hvt", "web-v2.hvt"]})
     try:
         extra_vars = dict(albatross_report_hosts="s1,s2,s3", albatross_desired_state_file=str(state_dir / "fleet.yml"),
-                          albatross_report_json=str(tmp_path / "report.json"), albatross_report_markdown=str(tmp_path / "report.md"))
+                          albatross_report_json=str(tmp_path / "report.json"), albatross_report_markdown=str(tmp_path / "report.md"),
+                          albatross_report_html=str(tmp_path / "report.html"))
         hosts = inventory(servers)
         hosts["s3"] = dict(hosts["s1"], albatross_server="127.0.0.1:9")  # nothing listens there
         results = run_playbook(os.path.join(ROOT, "playbooks", "report.yml"), tmp_path, extra_vars,
@@ -92,3 +93,7 @@ def test_deploy_then_report(servers, tmp_path):
     assert "| s2 | :%s |" % dns in markdown and "unknown | none |" in markdown
     assert "| s1 | missing-%s | — | — | — | — | absent |" % SUFFIX in markdown
     assert "| s3 | — | — | — | — | — | error: " in markdown
+
+    # The page is a view of the same rows (tests/integration/test_report_html.py looks at it closely).
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count('<tbody class="uk"') == len(report["unikernels"])

@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import Policy
 from ansible_collections.unikernels.albatross.tests.integration._playbooks import connection_vars, run_playbook
-from ansible_collections.unikernels.albatross.tests.integration._servers import builder_web, client_for
+from ansible_collections.unikernels.albatross.tests.integration._servers import builder_web, client_for, server_key
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,8 @@ def test_lifecycle(server, tmp_path):
     predicted(results, "New arguments (check)", "New arguments")
     assert results["New arguments"]["action"] == "restarted_with_arguments"
     assert results["New arguments"]["unikernel"]["arguments"] == ["--greeting=two"]
-    assert results["New arguments"]["backup"]["config"] == os.path.join(backup, f"{uk}.json")
+    kept = os.path.join(backup, server_key(server))  # <backup_dir>/<key>/, the layout the rollback role reads
+    assert results["New arguments"]["backup"]["config"] == os.path.join(kept, f"{uk}.json")
 
     predicted(results, "More memory (check)", "More memory")
     assert results["More memory"]["action"] == "replaced" and results["More memory"]["unikernel"]["memory"] == 64
@@ -69,9 +70,9 @@ def test_lifecycle(server, tmp_path):
     assert new_image["action"] == "replaced" and new_image["differences"] == ["digest"]
     assert new_image["diff"]["before"]["digest"] != new_image["diff"]["after"]["digest"]
     # The backup holds what ran before the last replace.
-    with open(os.path.join(backup, f"{uk}.hvt"), "rb") as handle, open(os.path.join(images, "net.hvt"), "rb") as old:
+    with open(os.path.join(kept, f"{uk}.hvt"), "rb") as handle, open(os.path.join(images, "net.hvt"), "rb") as old:
         assert handle.read() == old.read()
-    with open(os.path.join(backup, f"{uk}.json"), encoding="utf-8") as handle:
+    with open(os.path.join(kept, f"{uk}.json"), encoding="utf-8") as handle:
         kept = json.load(handle)["options"]
     assert kept["arguments"] == ["--greeting=two"] and kept["memory"] == 64
 
@@ -131,8 +132,11 @@ def test_env_fallbacks_and_unikernel_hosts(server, tmp_path):
     assert results["Create"]["changed"] and results["Create"]["unikernel"]["memory"] == 16
     assert not results["Create again"]["changed"]
     assert results["Remove"]["changed"]
-    # No secret (the key path is no_log) in what the callback saw.
-    assert str(server.client_key) not in json.dumps(results.records)
+    # No key material in what the callback saw (the key's path is not a secret and may show).
+    with open(server.client_key, encoding="ascii") as handle:
+        body = [line for line in handle.read().splitlines() if line and not line.startswith("-----")]
+    seen = json.dumps(results.records)
+    assert body and not any(line in seen for line in body)
 
 
 def test_unikernel_under_tenant_path(server, tmp_path):

@@ -7,7 +7,7 @@
 and returns a :class:`ServerInfo`. The pytest fixtures ``albatross_server`` (per test) and
 ``albatross_server_session`` (per session) wrap it. With ``ALBATROSS_TEST_SERVER`` set (and
 ``ALBATROSS_TEST_SERVER_CA``, ``_CLIENT_CERT``, ``_CLIENT_KEY``, ``_IMAGES``, ``_BRIDGE``) the
-fixtures describe that real albatross instead and start nothing. The server needs Python >= 3.13;
+fixtures describe that real albatross instead and start nothing. The server runs on Python >= 3.11;
 ``ALBATROSS_TEST_SERVER_PYTHON`` names another interpreter when the tests run on an older one.
 """
 
@@ -87,6 +87,40 @@ class ServerInfo:
         command[command.index("--listen") + 1] = "%s:%d" % (self.host, self.port)
         ready = command[command.index("--ready-file") + 1]
         self.process = _spawn(command, ready, self.log_file)
+
+    def set_faults(self, rules: List[Dict[str, Any]]) -> None:
+        """Switch faults on while the server runs (see "Fault switches" in tests/server/README.md).
+
+        The server reads the rules at every connection; occurrence counters restart with new rules.
+        """
+        if not self.is_test_server or not self.state_dir:
+            raise RuntimeError("fault switches need the albatross test server")
+        path = os.path.join(self.state_dir, "faults.json")
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(list(rules), handle)
+        os.replace(path + ".tmp", path)
+
+    def clear_faults(self) -> None:
+        self.set_faults([])
+
+    def fired_faults(self) -> List[Dict[str, Any]]:
+        """The faults that fired so far (``fault``, ``command``, ``kind``, ``occurrence`` ...)."""
+        path = os.path.join(self.state_dir or "", "faults.log")
+        if not self.state_dir or not os.path.exists(path):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Wait until the server listens again (after a restart switch fired)."""
+        if not self.is_test_server:
+            return
+        ready = self.command[self.command.index("--ready-file") + 1]
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(ready):
+            if time.monotonic() > deadline:
+                raise RuntimeError("albatross test server not ready after %.0f s; log %s" % (timeout, self.log_file))
+            time.sleep(0.05)
 
     def log(self) -> str:
         if not self.log_file or not os.path.exists(self.log_file):

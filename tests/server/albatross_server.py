@@ -18,6 +18,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -108,27 +109,75 @@ def _quiet_tls_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     loop.default_exception_handler(context)
 
 
-async def run(options: ServerOptions) -> None:
+LISTEN_FD_ENV = "ALBATROSS_SIM_LISTEN_FD"
+LISTEN_PORT_ENV = "ALBATROSS_SIM_LISTEN_PORT"
+
+
+async def run(options: ServerOptions):
+    """Serve until SIGTERM/SIGINT (returns None) or a restart switch fires (returns (fd or None, gap, port))."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_tls_errors)
     server = Server(options)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
-    await stop.wait()
+    _host, port = await server.start()
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(server.restart_event.wait())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    restart = server.restart_event.is_set() and not stop.is_set()
+    if restart:
+        server.prepare_restart()
+        if options.ready_file and os.path.exists(options.ready_file):
+            # the next process writes it again once it listens (ServerInfo.wait_ready)
+            os.unlink(options.ready_file)
     await server.stop()
+    return (server.handover_fd, server.restart_gap, port) if restart else None
+
+
+def restart_process(fd, gap: float, port: int) -> None:
+    """Replace this process by a fresh server with the same arguments and state directory.
+
+    With a gap of 0 the listening socket is handed over, so clients wait instead of being refused;
+    with a gap the port is closed for that long, as when albatrossd is restarted by hand.
+    """
+    logging.getLogger("albatross-sim").warning("restarting the server (fault switch), gap %.1f s", gap)
+    if gap > 0 or fd is None:
+        if fd is not None:
+            os.close(fd)
+        time.sleep(gap)
+        os.environ.pop(LISTEN_FD_ENV, None)
+        # the same port again, also when the command line asked for any free port
+        os.environ[LISTEN_PORT_ENV] = str(port)
+    else:
+        os.set_inheritable(fd, True)
+        os.environ[LISTEN_FD_ENV] = str(fd)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not hasattr(ssl.SSLObject, "get_verified_chain"):
-        # the policies live in the client's intermediate certificates, which only 3.13's ssl exposes
-        sys.stderr.write("albatross test server needs Python >= 3.13 (ssl.SSLObject.get_verified_chain)\n")
+    if not (hasattr(ssl.SSLObject, "get_verified_chain") or hasattr(ssl._ssl._SSLSocket, "get_verified_chain")):  # pylint: disable=protected-access
+        # the policies live in the client's intermediate certificates: ssl exposes them publicly since
+        # 3.13 and on its C socket object since 3.10
+        sys.stderr.write("albatross test server needs Python >= 3.10 (the ssl module's verified-chain API)\n")
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(run(options_from(args)))
+    options = options_from(args)
+    inherited = os.environ.pop(LISTEN_FD_ENV, None)
+    if inherited:
+        options.listen_fd = int(inherited)
+    port = os.environ.pop(LISTEN_PORT_ENV, None)
+    if port:
+        options.port = int(port)
+    restart = asyncio.run(run(options))
+    if restart is not None and argv is None:
+        restart_process(*restart)
     return 0
 
 

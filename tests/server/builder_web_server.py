@@ -20,7 +20,10 @@ rewriting it::
 ``main_binary`` is a file path relative to the catalogue (or null for a failed build).
 
 Failures on demand: ``POST /_control`` with JSON ``{"status": 503, "times": N, "delay": S}`` (``times``
-absent = until cleared, ``{}`` clears), or the same JSON in the ``--control-file``. Every request is
+absent = until cleared, ``{}`` clears), or the same JSON in the ``--control-file``; ``set_failure()`` does
+the same from Python. ``{"refuse": true}`` closes every connection right after accept, without an answer
+(``/_control`` included: clear it with ``set_failure({})`` or the control file); ``stop()`` closes the
+port, so connections are refused. Every request is
 counted; ``GET /_control`` returns ``{"requests": N, "paths": [...]}``.
 
 CLI: ``python tests/server/builder_web_server.py --listen 127.0.0.1:0 --catalogue C.json
@@ -129,6 +132,12 @@ class Handler(BaseHTTPRequestHandler):
     @property
     def state(self) -> "BuilderWebServer":
         return self.server  # type: ignore[return-value]
+
+    def handle(self) -> None:
+        # "refuse": the connection closes before the request is read, like a proxy whose backend is gone
+        if self.state.take_refusal():
+            return
+        super().handle()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         if self.state.verbose:
@@ -328,6 +337,26 @@ class BuilderWebServer(ThreadingHTTPServer):
     def set_failure(self, failure: Dict[str, Any]) -> None:
         with self._lock:
             self.failure = dict(failure)
+
+    def take_refusal(self) -> bool:
+        """Whether the current failure refuses connections (``times`` counts down as for requests)."""
+        with self._lock:
+            peek = self._read_control_file() if self.control_file else self.failure
+            if not peek.get("refuse"):
+                return False
+        return bool(self.take_failure().get("refuse"))
+
+    def _read_control_file(self) -> Dict[str, Any]:
+        if not os.path.exists(self.control_file or ""):
+            return {}
+        with open(self.control_file, "r", encoding="utf-8") as handle:
+            text = handle.read().strip()
+        return json.loads(text) if text else {}
+
+    def stop(self) -> None:
+        """Stop serving and close the port: clients now get "connection refused"."""
+        self.shutdown()
+        self.server_close()
 
     def take_failure(self) -> Dict[str, Any]:
         """The failure to apply to this request (``times`` counts down)."""

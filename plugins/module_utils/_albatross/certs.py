@@ -239,6 +239,62 @@ def load_private_key(pem: bytes, passphrase: Optional[bytes] = None) -> Any:
         raise CertificateError("unsupported private key type: %s" % exc) from exc
 
 
+def _when(value: datetime.datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _not_before(cert: Any) -> datetime.datetime:
+    value = getattr(cert, "not_valid_before_utc", None)
+    return value if value is not None else cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+
+
+def _not_after(cert: Any) -> datetime.datetime:
+    value = getattr(cert, "not_valid_after_utc", None)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+
+
+def _ordinal(index: int) -> str:
+    return {0: "the first", 1: "the second", 2: "the third"}.get(index, "certificate number %d" % (index + 1))
+
+
+def signing_problem(chain: Sequence[Any], key: Any, now: Optional[datetime.datetime] = None) -> Optional[str]:
+    """Why ``chain`` (the signing certificate, then its issuers) and ``key`` cannot sign commands now, or None.
+
+    Albatross checks the same when a command arrives, but then only closes the session, so
+    an expired delegation looks like any other rejection. The text names the certificate and
+    its dates; ``now`` defaults to the current time.
+    """
+    _require_cryptography()
+    now = now or _now()
+    cert = chain[0]
+    subject = cert.subject.rfc4514_string() or "(empty subject)"
+    for index, item in enumerate(chain):
+        which = "the certificate %s" % subject if index == 0 else "%s certificate of its chain (%s)" % (
+            _ordinal(index), item.subject.rfc4514_string())
+        start, end = _not_before(item), _not_after(item)
+        if now > end:
+            return "%s expired on %s (valid from %s to %s); renew it or use a valid one" % (which, _when(end), _when(start), _when(end))
+        if now < start:
+            return ("%s is not yet valid: valid from %s to %s, and it is %s now; wait, or check the clock of the controller"
+                    % (which, _when(start), _when(end), _when(now)))
+    if not key_matches(cert, key):
+        return "client_key does not match the certificate %s; give the private key of the first certificate of client_cert" % subject
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        return ("%s is not a CA (basicConstraints CA:TRUE is missing), so it cannot sign the per-command certificates; "
+                "give the root CA or a delegation CA" % subject)
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is not None and not usage.key_cert_sign:
+        return "the key usage of %s does not allow signing certificates (keyCertSign); give the root CA or a delegation CA" % subject
+    return None
+
+
 # ---------------------------------------------------------------------------------
 # Signing credentials
 

@@ -45,3 +45,11 @@ class CommandFailed(AlbatrossError):
 
 class CertificateError(AlbatrossError, ValueError):
     """Credentials that cannot be loaded or used (bad PEM, wrong passphrase, key mismatch)."""
+
+
+class OptionError(ValidationError):
+    """A connection option that cannot be used, worded as one complete sentence for the user.
+
+    The message names the option, its value (a file path, never key material) and the fix,
+    so callers print it as it is instead of prefixing the operation.
+    """

@@ -12,10 +12,12 @@ It covers only the canonical form: every element in schema order with exactly th
 expected tag, values within albatross' ranges. Anything else (other payloads, old
 layouts, extension fields, any anomaly or error) raises ``Unsupported`` and the caller
 hands the message to the asn1crypto codec in ``messages``, which stays the reference:
-it accepts or refuses the message and words every error. Each header is read by
-``asn1.read_header``, the same strict DER check the reference runs first, so whatever
-this module accepts is strict DER, and its value equals the reference's (a differential
-test checks both on valid and mutated input).
+it accepts or refuses the message and words every error. The reader raises nothing
+but ``Unsupported`` and ProtocolError (from ``read_header``); the caller also falls back
+on any other error, so the unit tests call this reader directly to catch such bugs.
+Each header is read by ``asn1.read_header``, the same strict DER check the reference
+runs first, so whatever this module accepts is strict DER, and its value equals the
+reference's (a differential test checks both on valid and mutated input).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import datetime
 
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import codec as c
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.asn1 import read_header
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import ValidationError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import (
     WIRE_VERSION,
     BlockDeviceInfo,
@@ -213,16 +216,28 @@ def _info(data: bytes, name: str, element: tuple) -> UnikernelInfo:
 def _time(raw: bytes) -> datetime.datetime:
     """``codec.parse_time``, without its regular expression for the usual ``YYYYMMDDHHMMSS.fffZ``."""
     if len(raw) == 19 and raw[14] == 0x2E and raw[18] == 0x5A and raw[:14].isdigit() and raw[15:18].isdigit():
-        return datetime.datetime(int(raw[0:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14]),
-                                 int(raw[15:18]) * 1000, tzinfo=c.UTC)
+        try:
+            return datetime.datetime(int(raw[0:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:14]),
+                                     int(raw[15:18]) * 1000, tzinfo=c.UTC)
+        except ValueError:
+            # Digits, but no date (month 13, day 0): the reference words the error.
+            raise Unsupported() from None
     return c.parse_time(raw)
+
+
+def _name(text: str) -> str:
+    """``normalize_name``; an invalid name goes to the reference, which words the error."""
+    try:
+        return normalize_name(text)
+    except ValidationError:
+        raise Unsupported() from None
 
 
 def _named_infos(data: bytes, element: tuple) -> tuple:
     result = []
     for entry in _listed(data, element, _SEQ):
         name, info = _fields(data, entry, (_UTF8, _SEQ))
-        result.append(_info(data, normalize_name(_text(data, name)), info))
+        result.append(_info(data, _name(_text(data, name)), info))
     return tuple(result)
 
 
@@ -260,7 +275,7 @@ def decode_wire(data: bytes) -> Wire:
     counter = _octets(data, sequence)
     if len(counter) < 8:
         raise Unsupported()
-    header = Header(name=normalize_name(_text(data, name)), sequence=int.from_bytes(counter[:8], "big", signed=True), version=WIRE_VERSION)
+    header = Header(name=_name(_text(data, name)), sequence=int.from_bytes(counter[:8], "big", signed=True), version=WIRE_VERSION)
     return Wire(header, _payload(data, payload))
 
 

@@ -327,3 +327,51 @@ def image_digest(data: bytes, compressed: bool = False) -> bytes:
     if not inflater.eof:
         raise ValidationError("failed to uncompress: unexpected end of input")
     return digest.digest()
+
+
+def _names_text(kind: str, names: Iterable[str]) -> str:
+    found = sorted(names)
+    if not found:
+        return "no %s" % kind
+    return "%s %s" % (kind, ", ".join(_ocaml_quote(n) for n in found))
+
+
+def check_image(image: bytes, block_names: Iterable[str], network_names: Iterable[str], source: str) -> Manifest:
+    """``read_manifest``, ``check_target`` and ``check_devices`` with messages for the task's author.
+
+    ``source`` says where the image came from as the task gave it (``image /srv/web.hvt``,
+    ``image_url https://…``, ``builder-web job web …``, ``the running image``). Albatross' own
+    texts name neither the image nor what the task gave; these say both sides and the fix.
+    """
+    try:
+        found = read_manifest(image)
+        check_target(found)
+    except ValidationError as exc:
+        detail = str(exc)
+        if detail in (ELF_ERROR, "manifest not found"):
+            what = "not an ELF file" if detail == ELF_ERROR else "an ELF file without a solo5 manifest"
+            raise ValidationError(
+                "%s is not a solo5 unikernel (%s); give a unikernel built for the solo5 hvt or spt target" % (source, what)
+            ) from None
+        if detail.startswith("unsupported solo5 target"):
+            raise ValidationError(
+                "%s is a solo5 unikernel for the %s target, which albatross cannot run; give one built for hvt or spt"
+                % (source, found.abi_target)
+            ) from None
+        raise ValidationError("%s has a solo5 manifest albatross refuses (%s); rebuild the unikernel" % (source, detail)) from None
+    blocks = list(block_names)
+    networks = list(network_names)
+    problems = []
+    if len(set(blocks)) != len(blocks):
+        problems.append("block_devices names a device more than once")
+    elif set(blocks) != set(found.blocks):
+        problems.append("block_devices does not match with the manifest of %s, which declares %s while the task gives %s"
+                        % (source, _names_text("block devices", found.blocks), _names_text("block devices", blocks)))
+    if len(set(networks)) != len(networks):
+        problems.append("network_interfaces names an interface more than once")
+    elif set(networks) != set(found.networks):
+        problems.append("network_interfaces does not match with the manifest of %s, which declares %s while the task gives %s"
+                        % (source, _names_text("network interfaces", found.networks), _names_text("network interfaces", networks)))
+    if problems:
+        raise ValidationError("%s; give exactly the device names the image declares" % "; ".join(problems))
+    return found

@@ -36,8 +36,41 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.na
 
 # Exceptions asn1crypto (lazy parsing) or value conversion may raise on hostile input.
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, UnicodeError, RecursionError, LookupError)
-# Whatever stops the direct path (fast_wire) hands the message to the asn1crypto codec.
+# Whatever stops the direct path (fast_wire) hands the message to the asn1crypto codec, so
+# that the public decoder stays total even if the direct reader has a bug. The direct
+# reader itself refuses only with Unsupported or ProtocolError: the unit tests call it
+# directly and hold it to that, and check that no real reply it handles falls back.
 _FAST_FALLBACK = (fast_wire.Unsupported, ProtocolError, ValidationError) + _DECODE_ERRORS
+
+#: The albatross releases whose replies this collection reads.
+SUPPORTED_SERVERS = "albatross 2.5 to 2.7, wire version %d" % WIRE_VERSION
+# Tag numbers of the payload CHOICE (§3.3), of success replies (§3.7) and of data (§3.8)
+# that albatross 2.5 to 2.7 send; data [2] (log) gets its own refusal below.
+_PAYLOAD_TAGS = frozenset((0, 1, 2, 3))
+_SUCCESS_TAGS = frozenset((0, 1, 2, 4, 6, 7, 9, 10, 11, 12, 13))
+_DATA_TAGS = frozenset((1, 2, 3, 4))
+
+
+class UnknownLayout(ProtocolError):
+    """A reply from a newer albatross: known framing, but a layout this collection cannot read.
+
+    Albatross 2.8 changed the statistics reply and added event subscriptions; an
+    unreadable reply of that kind says so instead of "malformed message".
+    """
+
+    def __init__(self, what: str, command: str = "") -> None:
+        self.what = what
+        self.command = command
+        to = " to %s" % command if command else ""
+        super().__init__(
+            "the %s of this albatross server%s has a layout this collection does not know (supported: %s); "
+            "the server probably runs a newer albatross release" % (what, to, SUPPORTED_SERVERS)
+        )
+
+    def __reduce__(self):
+        # Rebuilt from its parts, not from the finished message (copy, pickle).
+        return type(self), (self.what, self.command)
+
 
 _NULL_KINDS = frozenset((
     "unikernel_info", "unikernel_info_old4", "unikernel_info_old5", "unikernel_destroy",
@@ -294,12 +327,17 @@ def _data_value(data: Data):
     return r.Data(name=kind, value=inner)
 
 
-def _decode_data(value, name: str) -> Data:
+def _decode_data(value, name: str, command: str = "") -> Data:
     kind, inner = c.choice(value)
     if kind == "log":
         raise ProtocolError("support for log dropped")
     if kind == "statistics":
-        return Data(kind, codec_stats.decode_statistics(inner, name))
+        try:
+            return Data(kind, codec_stats.decode_statistics(inner, name))
+        except (ProtocolError,) + _DECODE_ERRORS as exc:
+            # The strict DER check passed, so the bytes are sound: albatross 2.8 changed this
+            # payload (reportedly to rusage, kinfo_mem, ifdata), and a server may mix both.
+            raise UnknownLayout("statistics reply", command) from exc
     if kind == "console":
         c.check_fields(inner)
         return Data(kind, ConsoleLine(c.get_time(inner["timestamp"]), c.get_bytes(inner["data"]), name))
@@ -346,14 +384,39 @@ def encode_wire(wire: Wire) -> bytes:
     return _encoding(_wire_value, wire)
 
 
-def _decode_wire(raw: bytes) -> Wire:
+def _check_layout(raw: bytes, command: str) -> None:
+    """Refuse a payload, success or data tag albatross 2.5 to 2.7 never send (``raw`` is strict DER)."""
+    _tag, pos, stop = asn1.read_header(raw, 0, len(raw))
+    elements = []
+    while pos < stop and len(elements) < 2:
+        element = asn1.read_header(raw, pos, stop)
+        elements.append(element)
+        pos = element[2]
+    if len(elements) < 2 or elements[1][0] & 0xE0 != 0xA0:
+        # Not a context-tagged payload after the header: the schema refuses it.
+        return
+    payload, start, end = elements[1]
+    number = payload & 0x1F
+    if number not in _PAYLOAD_TAGS:
+        raise UnknownLayout("reply with payload tag [%d]" % number, command)
+    if number not in (1, 3) or start >= end or raw[start] & 0xE0 != 0xA0:
+        return
+    inner = raw[start] & 0x1F
+    if number == 1 and inner not in _SUCCESS_TAGS:
+        raise UnknownLayout("success reply with tag [%d]" % inner, command)
+    if number == 3 and inner not in _DATA_TAGS:
+        raise UnknownLayout("data reply with tag [%d]" % inner, command)
+
+
+def _decode_wire(raw: bytes, command: str = "") -> Wire:
     value = r.Wire.load(raw, strict=True)
     c.check_fields(value)
     head = value["header"]
     c.check_fields(head)
     version = c.get_int(head["version"])
     if version != WIRE_VERSION:
-        raise ProtocolError("unknown version number 0x%X" % version)
+        raise UnknownLayout("message with wire version %d" % version, command)
+    _check_layout(raw, command)
     header = Header(name=_name(head["name"]), sequence=c.get_int64(head["sequence"]), version=version)
     kind, inner = c.choice(value["payload"])
     if kind == "command":
@@ -363,12 +426,16 @@ def _decode_wire(raw: bytes) -> Wire:
     elif kind == "failure":
         payload = Failure(c.get_text(inner))
     else:
-        payload = _decode_data(inner, header.name)
+        payload = _decode_data(inner, header.name, command)
     return Wire(header, payload)
 
 
-def decode_wire(data: bytes) -> Wire:
-    """Decode one Wire message (no length prefix); ProtocolError on anything else."""
+def decode_wire(data: bytes, command: str = "") -> Wire:
+    """Decode one Wire message (no length prefix); ProtocolError on anything else.
+
+    ``command`` (e.g. "stats subscribe") names the request in the error about a reply
+    layout from a newer albatross (UnknownLayout).
+    """
     asn1.require()
     if isinstance(data, bytes) and data:
         try:
@@ -376,12 +443,12 @@ def decode_wire(data: bytes) -> Wire:
         except _FAST_FALLBACK:
             # Not in the canonical subset the direct reader handles: the reference decides.
             pass
-    return _decoding(_decode_wire, data)
+    return _decoding(_decode_wire, data, command)
 
 
-def decode_wire_reference(data: bytes) -> Wire:
+def decode_wire_reference(data: bytes, command: str = "") -> Wire:
     """``decode_wire`` through asn1crypto alone (the reference the direct reader is tested against)."""
-    return _decoding(_decode_wire, data)
+    return _decoding(_decode_wire, data, command)
 
 
 def encode_wire_reference(wire: Wire) -> bytes:

@@ -17,10 +17,58 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple, Union
 
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import ValidationError
+
 WIRE_VERSION = 5
 
 #: Compression of images and block data is a zlib stream (RFC 1950); level 0 = none.
 MAX_COMPRESSION_LEVEL = 9
+
+
+#: Exit codes are what a process can return: 0 to 255.
+MAX_EXIT_CODE = 255
+
+#: Largest size of a unikernel's arguments, in bytes of UTF-8 counting one separator per
+#: argument. The arguments travel inside the per-command certificate, which goes to the
+#: server in the TLS handshake: a certificate of tens of KB is cut off there (OpenSSL, for
+#: one, accepts at most 100 KiB for the whole chain) and albatross only resets the
+#: connection. Solo5 tenders also pass the command line to the unikernel in a buffer of
+#: HVT_CMDLINE_SIZE / SPT_CMDLINE_SIZE = 8192 bytes (solo5 include/hvt_abi.h, spt_abi.h) and
+#: exit with "Guest command line too long" beyond it, so this is what a unikernel can receive.
+MAX_ARGUMENTS_BYTES = 8192
+
+
+class ArgumentError(ValidationError):
+    """A unikernel option outside what albatross and solo5 accept; the message names the option."""
+
+
+def check_exit_codes(codes: Any, option: str = "restart_exit_codes") -> Tuple[int, ...]:
+    """``codes`` as sorted unique ints, each 0-255 (an exit status); ``ArgumentError`` otherwise."""
+    values = []
+    for code in codes or ():
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise ArgumentError("%s: %r is not an exit code; use whole numbers from 0 to %d" % (option, code, MAX_EXIT_CODE))
+        if not 0 <= code <= MAX_EXIT_CODE:
+            raise ArgumentError("%s: %d is not an exit code; exit codes are 0 to %d" % (option, code, MAX_EXIT_CODE))
+        values.append(code)
+    return tuple(sorted(set(values)))
+
+
+def arguments_size(argv: Any) -> int:
+    """Bytes of ``argv`` as ``MAX_ARGUMENTS_BYTES`` counts them (UTF-8, one separator each)."""
+    return sum(len(str(arg).encode("utf-8", "surrogatepass")) + 1 for arg in argv or ())
+
+
+def check_arguments(argv: Any, option: str = "arguments") -> Tuple[str, ...]:
+    """``argv`` as a tuple of str if it fits ``MAX_ARGUMENTS_BYTES``; ``ArgumentError`` otherwise."""
+    values = tuple(str(arg) for arg in argv or ())
+    size = arguments_size(values)
+    if size > MAX_ARGUMENTS_BYTES:
+        raise ArgumentError(
+            "%s: %d arguments take %d bytes, more than the %d bytes a unikernel's command line can carry; "
+            "shorten them or pass the bulk another way (for example on a block device)" % (option, len(values), size, MAX_ARGUMENTS_BYTES)
+        )
+    return values
 
 
 def _sorted_unique(values) -> Tuple[int, ...]:

@@ -124,6 +124,16 @@ class _SendFailed(Exception):
         self.error = error
 
 
+#: OpenSSL's reasons for a first answer that is not a TLS record (HTTP, SSH, any plain protocol).
+_NOT_TLS_REASONS = frozenset(("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "PACKET_LENGTH_TOO_LONG",
+                              "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL", "RECORD_LENGTH_MISMATCH"))
+
+
+def not_tls_message(server: str) -> str:
+    return ("albatross at %s did not speak TLS (the port answered with another protocol, such as plain HTTP): "
+            "set server to host:port of albatross-tls-endpoint (default port %d)" % (server, DEFAULT_PORT))
+
+
 def _tls_reason(exc: ssl.SSLError) -> str:
     return getattr(exc, "reason", None) or str(exc)
 
@@ -251,7 +261,8 @@ class Connection:
         frame = self.read_frame(timeout)
         if frame is None:
             return None
-        return messages.decode_wire(frame)
+        # The command names the request in the error about a reply from a newer albatross.
+        return messages.decode_wire(frame, self.what)
 
     def read_block_dump(self, out: BinaryIO, compressed: bool) -> int:
         """Write the data messages of a block dump to ``out`` (inflated when ``compressed``)
@@ -264,7 +275,7 @@ class Connection:
                 raise AlbatrossConnectionError("albatross at %s ended the block dump before its end marker" % self.server)
             chunk = block_chunk(frame)
             if chunk is None:
-                wire = messages.decode_wire(frame)
+                wire = messages.decode_wire(frame, self.what)
                 payload = wire.payload
                 if isinstance(payload, Failure):
                     raise CommandFailed(payload.message, wire.header.name)
@@ -303,12 +314,21 @@ class Connection:
         return wire
 
     def silent_close_message(self) -> str:
-        text = (
-            "albatross at %s closed the session without a reply: the client certificate chain, the command "
-            "(%s) or the leaf certificate name (CN %r) was rejected. Check that client_cert is signed by the "
-            "server's CA, that it and its chain are valid now, that the chain has fewer than 10 certificates, "
-            "and that the name is a valid albatross label" % (self.server, self.what or "unknown", self.cn)
-        )
+        if self.cn and self.cn != ".":
+            text = (
+                "albatross at %s closed the session without a reply: the client certificate chain, the command "
+                "(%s) or the name %r was rejected. Check that client_cert is signed by the server's CA (the CA of "
+                "server_ca for a root CA), that its chain is valid by the server's clock and has fewer than 10 "
+                "certificates, and that the name is a valid albatross label" % (self.server, self.what or "unknown", self.cn)
+            )
+        else:
+            # Path-only commands carry no name of the user's: do not blame one.
+            text = (
+                "albatross at %s closed the session without a reply: the client certificate chain or the command "
+                "(%s) was rejected. Check that client_cert is signed by the server's CA (the CA of server_ca for a "
+                "root CA), that its chain is valid by the server's clock and has fewer than 10 certificates"
+                % (self.server, self.what or "unknown")
+            )
         if self.upload_error is not None:
             text += " (the upload was cut off: %s)" % self.upload_error
         return text
@@ -340,8 +360,17 @@ def connect(server: str, context: ssl.SSLContext, timeout: float, server_name: O
         raise AlbatrossTimeout("TLS handshake with %s timed out after %ss (is it an albatross TLS endpoint?)" % (server, timeout)) from exc
     except ssl.SSLError as exc:
         raw.close()
-        raise AuthenticationError("TLS handshake with albatross at %s failed: %s" % (server, _tls_reason(exc))) from exc
+        reason = _tls_reason(exc)
+        if reason.upper() in _NOT_TLS_REASONS:
+            raise AlbatrossConnectionError(not_tls_message(server)) from exc
+        raise AuthenticationError("TLS handshake with albatross at %s failed: %s" % (server, reason)) from exc
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        raw.close()
+        raise AlbatrossConnectionError(
+            "albatross at %s closed the connection during the TLS handshake: check that server names the port of "
+            "albatross-tls-endpoint (default %d)" % (server, DEFAULT_PORT)
+        ) from exc
     except OSError as exc:
         raw.close()
-        raise AlbatrossConnectionError("TLS handshake with albatross at %s failed: %s" % (server, exc)) from exc
+        raise AlbatrossConnectionError("TLS handshake with albatross at %s failed: %s" % (server, exc.strerror or exc)) from exc
     return Connection(sock, server, timeout, max_frame=max_frame, what=what, cn=cn)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
@@ -21,6 +22,7 @@ from . import names, pki
 from .blocks import Blocks
 from .console import Console
 from .endpoint import Endpoint, Session
+from .faults import Faults
 from .resources import CommandError
 from .stats import Stats
 from .store import Store
@@ -44,6 +46,8 @@ class ServerOptions:
     max_chunk: int = 16 << 20
     max_upload: int = 512 << 20
     io_timeout: float = 120.0
+    #: an inherited listening socket (a restart by fault switch hands it over, see albatross_server.py)
+    listen_fd: Optional[int] = None
     vmmd: Options = field(default_factory=Options)
 
 
@@ -65,7 +69,12 @@ class Server:
         self.vmmd.dump = self.dump
         self.blocks = Blocks(self.vmmd.res, self.store.block_dir)
         self.endpoint = Endpoint(self)
+        self.faults = Faults(options.state_dir)
         self.listener: Optional[asyncio.base_events.Server] = None
+        #: set when a restart switch fired: (listening fd kept for the next process or None, pause in seconds)
+        self.restart_event = asyncio.Event()
+        self.restart_gap = 0.0
+        self.handover_fd: Optional[int] = None
         self.tasks = []
         self.sessions = set()
         self.restoring = False
@@ -141,9 +150,15 @@ class Server:
         self.sessions.add(task)
         session = Session(reader, writer, self.options.max_chunk, self.options.io_timeout)
         try:
+            # TLS starts here rather than in the listener, so that fault switches can act before the handshake
+            fault = self.faults.take("accept")
+            if fault is not None:
+                await self._accept_fault(writer, fault)
+                return
+            await writer.start_tls(self.ssl, ssl_handshake_timeout=30)
             sslobj = writer.get_extra_info("ssl_object")
-            verified = [_der(c) for c in (sslobj.get_verified_chain() or [])]
-            presented = [_der(c) for c in (sslobj.get_unverified_chain() or [])]
+            verified = [_der(c) for c in (_chain(sslobj, "get_verified_chain") or [])]
+            presented = [_der(c) for c in (_chain(sslobj, "get_unverified_chain") or [])]
             await self.endpoint.handle(session, verified, presented)
         except (ConnectionError, asyncio.TimeoutError, ssl.SSLError, OSError) as exc:
             LOG.info("connection ended: %s", exc)
@@ -158,6 +173,26 @@ class Server:
                 await asyncio.wait_for(writer.wait_closed(), 5)
             except (ConnectionError, asyncio.TimeoutError, ssl.SSLError, OSError, asyncio.CancelledError):
                 pass
+            if session.restart is not None:
+                self.restart_gap = session.restart.seconds
+                self.restart_event.set()
+
+    async def _accept_fault(self, writer: asyncio.StreamWriter, fault) -> None:
+        """Fault switches of stage accept: the TCP connection is there, TLS is not."""
+        LOG.warning("fault switch: %s before the TLS handshake", fault.fault)
+        if fault.fault == "stall":
+            await asyncio.sleep(fault.seconds)
+        elif fault.fault == "garbage":
+            writer.write(fault.data)
+            await asyncio.wait_for(writer.drain(), 5)
+        # refuse: close right away
+
+    def prepare_restart(self) -> None:
+        """Stop accepting at once; connections arriving meanwhile wait in the backlog of the kept socket."""
+        if self.listener is None or self.handover_fd is not None:
+            return
+        self.handover_fd = os.dup(self.listener.sockets[0].fileno())
+        self.listener.close()
 
     async def _ticker(self) -> None:
         while True:
@@ -181,8 +216,11 @@ class Server:
         finally:
             self.restoring = False
         self.dump()
-        self.listener = await asyncio.start_server(self._accept, self.options.host, self.options.port, ssl=self.ssl,
-                                                   ssl_handshake_timeout=30, reuse_address=True)
+        if self.options.listen_fd is not None:
+            sock = socket.socket(fileno=self.options.listen_fd)
+            self.listener = await asyncio.start_server(self._accept, sock=sock)
+        else:
+            self.listener = await asyncio.start_server(self._accept, self.options.host, self.options.port, reuse_address=True)
         host, port = self.listener.sockets[0].getsockname()[:2]
         loop = asyncio.get_running_loop()
         self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._console_saver())]
@@ -201,6 +239,12 @@ class Server:
             task.cancel()
         await self.vmmd.shutdown()
         self.save_console()
+
+
+def _chain(sslobj, method: str):
+    """The peer's certificate chain: public in Python 3.13, the same call of the C object since 3.10."""
+    call = getattr(sslobj, method, None) or getattr(sslobj._sslobj, method)  # pylint: disable=protected-access
+    return call()
 
 
 def _der(cert) -> bytes:

@@ -33,32 +33,70 @@ class EndOfUpload(Exception):
 
 
 class Session:
-    """Framing on one accepted TLS connection."""
+    """Framing on one accepted TLS connection.
+
+    ``upload_budget`` and ``reply_budget`` (fault switches, see faults.py) drop the connection once
+    that many bytes of the client's upload or of the server's reply have passed; ``restart`` is the
+    restart rule to carry out once this session ends.
+    """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_chunk: int, timeout: float) -> None:
         self.reader = reader
         self.writer = writer
         self.max_chunk = max_chunk
         self.timeout = timeout
+        self.upload_budget: Optional[int] = None
+        self.reply_budget: Optional[int] = None
+        self.restart = None
+
+    async def _read(self, size: int) -> bytes:
+        if self.upload_budget is not None and size > self.upload_budget:
+            if self.upload_budget > 0:
+                await asyncio.wait_for(self.reader.readexactly(self.upload_budget), self.timeout)
+            self.upload_budget = 0
+            await self.drop()
+            raise EndOfUpload("connection dropped by a fault switch")
+        if self.upload_budget is not None:
+            self.upload_budget -= size
+        return await asyncio.wait_for(self.reader.readexactly(size), self.timeout)
 
     async def read_chunk(self) -> Optional[bytes]:
         """One upload chunk; None for the end marker (length <= 0)."""
         try:
-            head = await asyncio.wait_for(self.reader.readexactly(4), self.timeout)
+            head = await self._read(4)
             length = int.from_bytes(head, "big", signed=True)
             if length <= 0:
                 return None
             if length > self.max_chunk:
                 raise EndOfUpload("chunk of %d bytes too large" % length)
-            return await asyncio.wait_for(self.reader.readexactly(length), self.timeout)
+            return await self._read(length)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
             raise EndOfUpload(str(exc) or type(exc).__name__) from None
 
     async def send(self, name: names.Name, payload, sequence: int = 0, header_name: Optional[str] = None) -> None:
         text = header_name if header_name is not None else names.to_string(name)
         data = messages.encode_wire(Wire(Header(name=text, sequence=sequence, version=5), payload))
-        self.writer.write(len(data).to_bytes(4, "big") + data)
+        await self.send_raw(len(data).to_bytes(4, "big") + data)
+
+    async def send_raw(self, data: bytes) -> None:
+        if self.reply_budget is not None and len(data) > self.reply_budget:
+            self.writer.write(data[:self.reply_budget])
+            self.reply_budget = 0
+            await self.drop()
+            raise ConnectionAbortedError("reply dropped by a fault switch")
+        if self.reply_budget is not None:
+            self.reply_budget -= len(data)
+        self.writer.write(data)
         await asyncio.wait_for(self.writer.drain(), self.timeout)
+
+    async def drop(self) -> None:
+        """Cut the connection without TLS close_notify, once what was written has left."""
+        transport = self.writer.transport
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0
+        while transport.get_write_buffer_size() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        transport.abort()
 
     async def wait_eof(self) -> None:
         try:
@@ -135,8 +173,10 @@ class Endpoint:
         name, command = granted.name, granted.command
         kind = command.kind
         LOG.info("%s: %s", names.to_string(name), kind)
-        if kind in ("unikernel_create", "unikernel_force_create", "unikernel_create_old", "unikernel_force_create_old",
-                    "unikernel_create_old2", "unikernel_force_create_old2") and not command.arg.image:
+        fault = srv.faults.take("command", kind)
+        if fault is not None and not await self._fault(session, name, command, fault):
+            return
+        if kind in UPLOADS and not command.arg.image:
             image = bytearray()
             try:
                 while True:
@@ -156,6 +196,44 @@ class Endpoint:
             await self._stats(session, name)
         else:
             await self._vmmd(session, granted, command)
+        if session.reply_budget is not None:
+            # the whole reply fitted into the budget: still drop instead of a clean close
+            await session.drop()
+
+    # ------------------------------------------------------------------ fault switches
+    async def _fault(self, session: Session, name: names.Name, command, fault) -> bool:
+        """Apply a fault rule that fired for this command; False when the command must not run."""
+        LOG.warning("fault switch: %s for %s", fault.fault, command.kind)
+        if fault.fault == "refuse":
+            return False
+        if fault.fault == "stall":
+            # bounded, so a forgotten switch cannot keep a test waiting forever
+            await asyncio.sleep(fault.seconds)
+            return False
+        if fault.fault == "garbage":
+            await session.send_raw(fault.data)
+            return False
+        if fault.fault == "fail":
+            if _streams_upload(command):
+                try:
+                    while await session.read_chunk() is not None:
+                        pass
+                except EndOfUpload:
+                    return False
+            await session.send(name, Failure(fault.message))
+            return False
+        if fault.fault == "drop_upload":
+            if not _streams_upload(command):
+                await session.drop()
+                return False
+            session.upload_budget = fault.after_bytes
+        elif fault.fault == "drop_reply":
+            session.reply_budget = fault.after_bytes
+        elif fault.fault == "restart":
+            # stop accepting now, so that the client's next command meets the restarted server
+            self.server.prepare_restart()
+            session.restart = fault
+        return True
 
     # ------------------------------------------------------------------ vmmd
     async def _vmmd(self, session: Session, granted: auth.Authorized, command) -> None:
@@ -212,7 +290,10 @@ class Endpoint:
                     await asyncio.to_thread(writer.feed, chunk)
         except EndOfUpload:
             if writer is not None:
-                writer.error = writer.error or "error while reading stream"
+                # The real endpoint answers "reading tls chunk" to a client that is gone and closes its
+                # socket to vmmd, which reads that EOF like the end marker (albatrossd.ml Recv_stream:
+                # `Error `Eof -> p#close; Ok ()`): the data so far stays in the recreated file and a plain
+                # stream is then truncated to the volume size as after a complete upload (see BlockWriter).
                 _quietly(writer.finish)
             return
         if writer is not None:
@@ -276,6 +357,20 @@ class Endpoint:
             await pump(session, sub, name)
         finally:
             srv.stats.unsubscribe(name, sub)
+
+
+UPLOADS = ("unikernel_create", "unikernel_force_create", "unikernel_create_old", "unikernel_force_create_old",
+           "unikernel_create_old2", "unikernel_force_create_old2")
+
+
+def _streams_upload(command) -> bool:
+    """Whether the client streams data after the handshake for this command."""
+    kind = command.kind
+    if kind in UPLOADS:
+        return not command.arg.image
+    if kind == "block_set":
+        return True
+    return (kind == "block_set_old" and command.arg[1] == b"") or (kind == "block_add_old" and command.arg[2] == b"")
 
 
 def _with_image(config, image: bytes):

@@ -4,8 +4,14 @@
 """Simulated solo5 unikernels: deterministic console output, an optional HTTP service, exit codes.
 
 The image steers the simulation with one line ``albatross-test: {json}`` (keys ``exit_code``,
-``exit_delay``, ``http_status``, ``version``). ``--http=127.0.0.1:PORT`` in argv makes the
-unikernel answer HTTP on that loopback address while it runs.
+``exit_delay``, ``accept_args``, ``usage_exit``, ``http_status``, ``version``). ``--http=127.0.0.1:PORT``
+in argv makes the unikernel answer HTTP on that loopback address while it runs.
+
+``exit_code`` is what a unikernel that ends by itself returns (solo5's test_hello and test_blk
+exit 0 once they printed their lines). ``accept_args`` lists the argument prefixes the unikernel
+understands; any other argument (albatross's ``--name=<label>`` among them) ends it at once with
+``usage_exit`` (default 64, a MirageOS argument error; solo5's test_net exits 1 after
+"Error in command line.").
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
 class Behaviour:
     exit_code: Optional[int] = None
     exit_delay: float = 0.1
+    accept_args: Optional[Tuple[str, ...]] = None
+    usage_exit: int = 64
     http_status: int = 200
     version: Optional[str] = None
     error: Optional[str] = None
@@ -47,9 +55,14 @@ def behaviour(image: bytes) -> Behaviour:
         if not isinstance(data, dict):
             raise ValueError("not an object")
         exit_code = data.get("exit_code")
+        accept = data.get("accept_args")
+        if accept is not None and not (isinstance(accept, list) and all(isinstance(a, str) for a in accept)):
+            raise ValueError("accept_args must be a list of strings")
         return Behaviour(
             exit_code=int(exit_code) if exit_code is not None else None,
             exit_delay=float(data.get("exit_delay", 0.1)),
+            accept_args=tuple(accept) if accept is not None else None,
+            usage_exit=int(data.get("usage_exit", 64)),
             http_status=int(data.get("http_status", 200)),
             version=str(data["version"]) if data.get("version") is not None else None,
         )
@@ -102,11 +115,26 @@ class Process:
         if self.behaviour.error is not None:
             self.write(("albatross-test: cannot parse behaviour: " + self.behaviour.error + "\n").encode())
         self.write(("hello from " + self.label + ": started\n").encode())
+        exit_code = self.behaviour.exit_code
+        rejected = self.rejected_argument()
+        if rejected is not None:
+            self.write(("Error in command line: unknown argument %s\n" % rejected).encode())
+            exit_code = self.behaviour.usage_exit
         addr = http_address(self.argv)
-        if addr is not None and self.behaviour.exit_code is None:
+        if addr is not None and exit_code is None:
             await self._listen(addr)
-        if self.behaviour.exit_code is not None:
-            self.exit_task = asyncio.get_running_loop().create_task(self._exit_later(self.behaviour.exit_code))
+        if exit_code is not None:
+            self.exit_task = asyncio.get_running_loop().create_task(self._exit_later(exit_code))
+
+    def rejected_argument(self) -> Optional[str]:
+        """The first argument the image does not understand (None: all understood)."""
+        accept = self.behaviour.accept_args
+        if accept is None:
+            return None
+        for arg in self.argv:
+            if not any(arg.startswith(prefix) for prefix in accept):
+                return arg
+        return None
 
     async def _listen(self, addr: str) -> None:
         try:
@@ -147,8 +175,14 @@ class Process:
         self.stop()
         self.on_exit(code)
 
+    def terminate(self) -> None:
+        """albatrossd's SIGTERM (destroy, restart, force-create): solo5-hvt says so on the console."""
+        if self.running:
+            self.write(b"solo5-hvt: Exiting on signal 15\n")
+        self.stop()
+
     def stop(self) -> None:
-        """SIGTERM: the process is gone at once; no exit code is reported."""
+        """The process is gone at once; no exit code is reported."""
         self.running = False
         if self.http is not None:
             self.http.close()

@@ -257,7 +257,7 @@ class Vmmd:
         unikernel = self.res.unikernels[name]
         proc = self.procs.get(name)
         if proc is not None:
-            proc.stop()
+            proc.terminate()
         self.waiters[names.to_string(name)] = lambda code: None
         self._exited(name, unikernel, None)
 

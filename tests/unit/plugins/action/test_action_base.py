@@ -72,7 +72,8 @@ def test_connection_options_match_interface():
         "server", "server_ca", "server_ca_content", "server_name", "client_cert", "client_cert_content", "client_key",
         "client_key_content", "client_key_passphrase", "key_type", "timeout", "path"}
     secret = {k for k, v in CONNECTION_ARGSPEC.items() if v.get("no_log")}
-    assert secret == {"client_key", "client_key_content", "client_key_passphrase"}
+    # client_key is a path: shown in messages; the key content and the passphrase are secret.
+    assert secret == {"client_key_content", "client_key_passphrase"}
 
 
 def test_env_fallbacks(monkeypatch):

@@ -112,5 +112,5 @@ def test_missing(lookup, server):
 
 
 def test_unreachable(lookup):
-    with pytest.raises(AnsibleError, match="could not reach builder-web"):
+    with pytest.raises(AnsibleError, match="cannot reach builder-web"):
         lookup.run(["web"], {}, url="http://127.0.0.1:1", retries=0, timeout=1)

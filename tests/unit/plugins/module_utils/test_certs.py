@@ -24,8 +24,9 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.mo
     SinceCount,
     UnikernelConfig,
 )
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import golden
 
-VECTORS = "/work/shared/vectors"
+VECTORS = golden.VECTORS
 CERT_EXT = os.path.join(VECTORS, "cert_ext")
 ALBATROSS = x509.ObjectIdentifier(certs.ALBATROSS_OID)
 UTC = datetime.timezone.utc

@@ -11,14 +11,12 @@ value or error (the same message) on valid, mutated and invalid input.
 from __future__ import annotations
 
 import datetime
-import glob
-import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import fast_wire
+from ansible_collections.unikernels.albatross.plugins.module_utils._albatross import fast_wire, messages
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.errors import AlbatrossError, ProtocolError
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.messages import (
     decode_wire,
@@ -37,13 +35,11 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.mo
     Wire,
 )
 from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import albatross_strategies as s
-from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils.test_decoder_fuzz import SEEDS, mutated
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import golden
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils.fuzz_inputs import FUZZ as CHECKS
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils.fuzz_inputs import SEEDS, mutated
 
-CHECKS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 UTC = datetime.timezone.utc
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-VECTORS = os.environ.get("ALBATROSS_VECTORS") or os.path.join(REPO, "..", "shared", "vectors")
 
 # The payloads fast_wire handles itself.
 fast_payloads = st.one_of(
@@ -66,8 +62,9 @@ def _outcome(function, value):
 def _check_decoding(data: bytes) -> None:
     try:
         fast = fast_wire.decode_wire(data)
-    except Exception:  # pylint: disable=broad-exception-caught
-        # Refused by the direct reader (Unsupported, a DER error, a bad value): the reference decides.
+    except (fast_wire.Unsupported, ProtocolError):
+        # Refused by the direct reader (not canonical, a DER error): the reference decides.
+        # Any other exception is a bug of the direct reader and fails the test.
         fast = None
     reference = _outcome(decode_wire_reference, data)
     if fast is not None:
@@ -225,22 +222,40 @@ def test_edge_messages_match_reference(data):
     _check_decoding(data)
 
 
+# The payloads of the real replies the direct reader must read itself.
+FAST_KINDS = frozenset(("success:unikernel_info", "success:string", "success:empty", "failure"))
+
+
+def _kind(wire: Wire) -> str:
+    payload = wire.payload
+    return "failure" if isinstance(payload, Failure) else "%s:%s" % (type(payload).__name__.lower(), getattr(payload, "kind", ""))
+
+
 def test_vectors_match_reference():
-    paths = sorted(glob.glob(os.path.join(VECTORS, "replies", "*.reply.hex")))
-    if not paths:
-        pytest.skip("albatross vectors not found")
-    direct = 0
-    for path in paths:
-        with open(path, "r", encoding="ascii") as handle:
-            for line in handle.read().split():
-                data = bytes.fromhex(line)
-                _check_decoding(data)
-                try:
-                    fast_wire.decode_wire(data)
-                    direct += 1
-                except (fast_wire.Unsupported, ProtocolError):
-                    pass
-    assert direct > 0
+    for _name, _number, data in golden.reply_messages():
+        _check_decoding(data)
+
+
+def test_vectors_take_the_direct_path(monkeypatch):
+    """On every real reply of a kind fast_wire handles, it decodes, agrees with the reference,
+    writes the same bytes back, and the public decoder never falls back: a fast-path bug
+    fails here instead of turning into a silent slowdown."""
+    cases = []
+    for name, number, data in golden.reply_messages():
+        reference = decode_wire_reference(data)
+        if _kind(reference) in FAST_KINDS:
+            cases.append((name, number, data, reference))
+    # No real reply is an empty success (the stock client sends no command that gets one).
+    assert {_kind(case[3]) for case in cases} == FAST_KINDS - {"success:empty"}
+    assert len(cases) > 20
+
+    def no_fallback(*args):
+        raise AssertionError("decode_wire fell back to the asn1crypto decoder")
+    monkeypatch.setattr(messages, "_decode_wire", no_fallback)
+    for name, number, data, reference in cases:
+        assert fast_wire.decode_wire(data) == reference, (name, number)
+        assert decode_wire(data) == reference, (name, number)
+        assert fast_wire.encode_wire(reference) == data, (name, number)
 
 
 def test_seeds_match_reference():

@@ -24,10 +24,11 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.ma
     image_digest,
     read_manifest,
 )
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import golden
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
-VECTOR = "/work/shared/vectors/syn_storage_service.hvt"
+VECTOR = golden.path("syn_storage_service.hvt")
 VECTOR_SHA256 = "8d83745146761abdeb22fddc9c2f362769c2247983a81ae781d8bd4b4ca93a63"
 
 _spec = importlib.util.spec_from_file_location("make_images", os.path.join(ROOT, "tests", "images", "make_images.py"))
@@ -47,9 +48,8 @@ def _error(data: bytes) -> str:
 
 def test_generator_reproduces_reference_image():
     assert hashlib.sha256(REFERENCE).hexdigest() == VECTOR_SHA256
-    if os.path.exists(VECTOR):
-        with open(VECTOR, "rb") as handle:
-            assert handle.read() == REFERENCE
+    with open(VECTOR, "rb") as handle:
+        assert handle.read() == REFERENCE
 
 
 def test_reference_image():
@@ -73,10 +73,13 @@ def test_targets(target):
 
 def test_standard_images_and_behaviour(tmp_path):
     paths = make_images.write_images(str(tmp_path))
-    assert sorted(paths) == sorted(["hello.hvt", "net.hvt", "blk.hvt", "web-v1.hvt", "web-v2.hvt", "web-bad.hvt", "crash.hvt"])
+    assert sorted(paths) == sorted(["hello.hvt", "net.hvt", "blk.hvt", "web-v1.hvt", "web-v2.hvt", "web-bad.hvt", "crash.hvt",
+                                    "solo5-hello.hvt", "solo5-net.hvt", "solo5-blk.hvt"])
     expected = {
         "hello.hvt": ((), ()), "net.hvt": ((), ("service",)), "blk.hvt": (("storage",), ()),
         "web-v1.hvt": ((), ("service",)), "web-bad.hvt": ((), ("service",)), "crash.hvt": ((), ()),
+        # the devices of solo5's own test_hello, test_net and test_blk
+        "solo5-hello.hvt": ((), ()), "solo5-net.hvt": ((), ("service0",)), "solo5-blk.hvt": (("storage",), ()),
     }
     for name, (blocks, nets) in expected.items():
         with open(paths[name], "rb") as handle:

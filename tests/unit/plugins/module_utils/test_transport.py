@@ -29,6 +29,7 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.er
     ValidationError,
 )
 from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.model import Command, Data, Failure, Header, Success, Wire
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import golden
 
 
 def frame(data: bytes) -> bytes:
@@ -394,7 +395,7 @@ def test_block_chunk_leaves_other_messages_to_the_codec(payload):
 
 
 def test_block_chunk_on_real_dump_and_junk():
-    with open("/work/shared/vectors/replies/block_dump_storage.reply.hex") as handle:
+    with open(golden.path("replies", "block_dump_storage.reply.hex")) as handle:
         frames = [bytes.fromhex(line.strip()) for line in handle if line.strip()]
     for frame in frames:
         decoded = messages.decode_wire(frame).payload

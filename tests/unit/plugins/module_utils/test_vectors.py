@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Golden vectors of the real albatross tools and the byte examples of the protocol specification.
 
-Vectors are read from $ALBATROSS_VECTORS, else from <repo>/../shared/vectors.
+Vectors are the committed copy in tests/fixtures/vectors (see its INDEX.md); none of these tests skips.
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ from ansible_collections.unikernels.albatross.plugins.module_utils._albatross.mo
     UnikernelConfig,
     Wire,
 )
+from ansible_collections.unikernels.albatross.tests.unit.plugins.module_utils import golden
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-VECTORS = os.environ.get("ALBATROSS_VECTORS") or os.path.join(REPO, "..", "shared", "vectors")
-HAVE_VECTORS = os.path.isfile(os.path.join(VECTORS, "INDEX.md"))
-needs_vectors = pytest.mark.skipif(not HAVE_VECTORS, reason="albatross vectors not found (set ALBATROSS_VECTORS to the vectors directory)")
+VECTORS = golden.VECTORS
 
 UTC = datetime.timezone.utc
 
@@ -66,7 +64,7 @@ def _create_config(**changes) -> UnikernelConfig:
     values = dict(
         cpuids=(0,), memory=32, fail_behaviour=FailBehaviour(True, (1, 2)),
         block_devices=(BlockDevice("storage"),), network_interfaces=(NetworkInterface("service"),),
-        argv=("--hello=x",), image=_image() if HAVE_VECTORS else b"",
+        argv=("--hello=x",), image=_image(),
     )
     values.update(changes)
     return UnikernelConfig(**values)
@@ -138,7 +136,6 @@ REQUEST_NAMES = sorted(_requests())
 CERT_EXT_NAMES = sorted(_cert_extensions())
 
 
-@needs_vectors
 def test_every_request_vector_is_covered():
     on_disk = {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(VECTORS, "requests", "*.hex"))}
     assert on_disk == set(REQUEST_NAMES) | {"unikernel_create_foo_compress9"}
@@ -146,7 +143,6 @@ def test_every_request_vector_is_covered():
     assert on_disk == set(CERT_EXT_NAMES)
 
 
-@needs_vectors
 @pytest.mark.parametrize("name", REQUEST_NAMES)
 def test_request_encoding(name):
     header_name, command = _requests()[name]
@@ -155,7 +151,6 @@ def test_request_encoding(name):
     assert decode_wire(expected) == Wire(Header(header_name), command)
 
 
-@needs_vectors
 def test_compressed_create():
     expected = _hex(os.path.join(VECTORS, "requests", "unikernel_create_foo_compress9.hex"))
     wire = decode_wire(expected)
@@ -171,7 +166,6 @@ def test_compressed_create():
     assert zlib.decompress(ours.payload.arg.image) == _image()
 
 
-@needs_vectors
 @pytest.mark.parametrize("name", CERT_EXT_NAMES)
 def test_cert_extension_encoding(name):
     command = _cert_extensions()[name]
@@ -188,8 +182,7 @@ def _reply_lines():
     return result
 
 
-@needs_vectors
-@pytest.mark.parametrize("path,number,line", _reply_lines() if HAVE_VECTORS else [])
+@pytest.mark.parametrize("path,number,line", _reply_lines())
 def test_reply_round_trip(path, number, line):
     data = bytes.fromhex(line)
     wire = decode_wire(data)
@@ -204,7 +197,6 @@ def _reply(name: str, index: int = 0) -> Wire:
     return decode_wire(bytes.fromhex(_read(os.path.join(VECTORS, "replies", name + ".reply.hex")).decode().split()[index]))
 
 
-@needs_vectors
 @pytest.mark.parametrize("name,message", [
     ("create_net_again", "Unikernel with same name is already running"),
     ("block_remove_in_use", "remove block: is in use"),
@@ -218,7 +210,6 @@ def test_failure_strings(name, message):
     assert _reply(name).payload == Failure(message)
 
 
-@needs_vectors
 def test_reply_contents():
     assert _reply("policy_add_foo").payload == Success("string", "added policy")
     assert _reply("policy_add_foo_again").payload == Success("string", "no modification of policy")

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -206,11 +208,21 @@ def test_backup_dir(images, tmp_path):
     run(client, name="web", image=images["hello"], memory=48, arguments=["--v1"])
     backup = tmp_path / "backup"
     result = run(client, name="web", image=images["hello2"], backup_dir=str(backup))
-    assert result["backup"] == {"image": str(backup / "web.hvt"), "config": str(backup / "web.json")}
-    assert (backup / "web.hvt").read_bytes() == open(images["hello"], "rb").read()
-    config = json.loads((backup / "web.json").read_text())
+    # <backup_dir>/<key>/<name>.*, the key being the server address (docs/upgrades.md), as the roles read it.
+    kept = backup / "127.0.0.1_1025"
+    assert result["backup"] == {"image": str(kept / "web.hvt"), "config": str(kept / "web.json")}
+    assert (kept / "web.hvt").read_bytes() == open(images["hello"], "rb").read()
+    config = json.loads((kept / "web.json").read_text())
     assert config["options"]["memory"] == 48 and config["options"]["arguments"] == ["--v1"]
-    assert oct((backup / "web.hvt").stat().st_mode & 0o777) == "0o600"
+    assert config["digest"] == fakes.sha(open(images["hello"], "rb").read())
+    assert oct((kept / "web.hvt").stat().st_mode & 0o777) == "0o600"
+    assert oct(kept.stat().st_mode & 0o777) == "0o700"
+    # An explicit key (the roles pass theirs) and a tenant path in the default key.
+    result = run(client, name="web", image=images["hello"], backup_dir=str(backup), backup_key="alb1")
+    assert result["backup"]["image"] == str(backup / "alb1" / "web.hvt")
+    client.path = ("alice",)
+    result = run(client, name="web", image=images["hello2"], backup_dir=str(backup))
+    assert result["backup"]["image"] == str(backup / "127.0.0.1_1025_alice" / "web.hvt")
     # check mode writes nothing
     run(client, name="web", image=images["hello"], backup_dir=str(tmp_path / "other"), check_mode=True)
     assert not (tmp_path / "other").exists()
@@ -288,7 +300,7 @@ def test_device_change_is_checked_against_the_running_image_in_check_mode_too(im
     for check_mode in (True, False):
         result = run(client, check_mode=check_mode, name="web", network_interfaces=[{"name": "service"}])
         assert result["failed"] and "does not match with the manifest" in result["msg"], result
-        assert result["msg"].startswith("Error checking the image of unikernel web against block_devices and network_interfaces")
+        assert result["msg"].startswith("Error checking the image of unikernel web: network_interfaces does not match with the manifest of the running image")
     assert client.mutations() == ["unikernel_create"]
     assert client.call_names().count("unikernel_get") == 2
 
@@ -301,6 +313,203 @@ def test_running_image_is_fetched_only_when_device_names_change(images):
     assert predicted["action"] == "replaced" and "unikernel_get" not in client.call_names()
     predicted = run(client, check_mode=True, name="web", network_interfaces=[{"name": "service", "bridge": "br0"}])
     assert predicted["action"] == "restarted_with_arguments" and "unikernel_get" not in client.call_names()
+    assert "unikernel_get" not in client.call_names()
     real = run_checked(client, name="web", network_interfaces=[{"name": "service", "bridge": "br0"}], backup_dir=None)
     assert real["unikernel"]["network_interfaces"][0]["bridge"] == "br0"
-    assert "unikernel_get" not in client.call_names()
+    # The real run reads the running image once: it is kept to create the unikernel again should the restart fail.
+    assert client.call_names().count("unikernel_get") == 1
+
+
+# --- interrupted and failed changes: the old or the new unikernel runs afterwards, never neither ---------------
+
+def _deployed(images):
+    client = fakes.FakeClient()
+    run(client, name="web", image=images["net"], memory=48, arguments=["--v1"], network_interfaces=[{"name": "service"}])
+    before = client.unikernels["web"]
+    client.calls.clear()
+    return client, before
+
+
+def test_force_create_failing_after_the_old_stopped_recreates_the_old(images):
+    client, before = _deployed(images)
+    # albatross stops the old unikernel, then the create of the new one fails: neither would run.
+    client.fail_after_stop["unikernel_create"] = CommandFailed("interface nope does not exist")
+    result = run(client, name="web", image=images["net"], memory=64, network_interfaces=[{"name": "service", "bridge": "br0"}])
+    assert result["failed"]
+    assert result["msg"] == ("Replacing unikernel web on 127.0.0.1:1025 failed (the server answered: interface nope does not exist), "
+                             "so the previous unikernel (image %s with its configuration) was created again and runs."
+                             % fakes.sha(open(images["net"], "rb").read())[:12])
+    creates = [c for c in client.calls if c[0] == "unikernel_create"]
+    assert [c[2]["force"] for c in creates] == [True, False]  # the restore never stops anything
+    assert client.unikernels["web"][1] == before[1] and result["restored"] is True  # the image read before the replace
+    assert creates[1][1][1].memory == 48 and creates[1][1][1].add_name is True
+    assert result["server_message"] == "interface nope does not exist"
+    info = client.unikernels["web"][0]
+    assert info.memory == 48 and info.argv == ("--v1",) and info.digest == before[0].digest
+    assert info.network_interfaces == before[0].network_interfaces  # the same MAC too
+    # The next run converges.
+    again = run(client, name="web", image=images["net"], memory=64)
+    assert again["changed"] and again["action"] == "replaced" and client.unikernels["web"][0].memory == 64
+
+
+def test_failed_restart_with_new_arguments_recreates_the_old(images):
+    client, before = _deployed(images)
+    client.fail_after_stop["unikernel_restart"] = CommandFailed("block device :data not found")
+    result = run(client, name="web", arguments=["--v2"])
+    assert result["failed"] and result["msg"].startswith(
+        "Restarting unikernel web with new arguments on 127.0.0.1:1025 failed (the server answered: block device :data not found), "
+        "so the previous unikernel")
+    assert client.unikernels["web"][0].argv == ("--v1",) and client.unikernels["web"][1] == before[1]
+
+
+def test_replace_refused_before_the_old_stopped_changes_nothing(images):
+    client, before = _deployed(images)
+    client.fail_next["unikernel_create"] = CommandFailed("maximum allowed memory (64, used 48) would be exceeded (requesting 96)")
+    result = run(client, name="web", memory=96)
+    assert result["failed"] and result["msg"].endswith(
+        "would be exceeded (requesting 96). Unikernel web still runs its previous image and configuration; nothing was changed.")
+    assert client.unikernels["web"] == before
+    assert [c[2]["force"] for c in client.calls if c[0] == "unikernel_create"] == [True]
+
+
+def test_upload_cut_short_changes_nothing(images):
+    client, before = _deployed(images)
+    client.fail_next["unikernel_create"] = AlbatrossConnectionError("connection reset while sending the image")
+    result = run(client, name="web", image=images["net"], memory=64)
+    assert result["failed"] and "nothing was changed" in result["msg"] and "connection reset" in result["msg"]
+    assert client.unikernels["web"] == before
+
+
+def test_lost_reply_after_a_done_replace_is_a_change(images):
+    client, dummy = _deployed(images)
+    client.lose_reply["unikernel_create"] = AlbatrossConnectionError("connection closed")
+    result = run(client, name="web", image=images["net"], memory=64)
+    assert not result.get("failed") and result["changed"] and result["action"] == "replaced"
+    assert "so the change was made" in result["warnings"][0]
+    assert result["unikernel"]["memory"] == 64
+
+
+def test_lost_reply_with_recreate_always_tells_by_the_start_time(images):
+    client, before = _deployed(images)
+    client.fail_next["unikernel_create"] = AlbatrossConnectionError("connection closed")
+    result = run(client, name="web", recreate="always")
+    assert result["failed"] and "nothing was changed" in result["msg"]
+    client.lose_reply["unikernel_create"] = AlbatrossConnectionError("connection closed")
+    result = run(client, name="web", recreate="always")
+    assert not result.get("failed") and result["changed"] and client.unikernels["web"][0].started != before[0].started
+
+
+def test_lost_reply_after_a_failed_create_restores_the_old(images):
+    client, before = _deployed(images)
+    client.fail_after_stop["unikernel_create"] = AlbatrossConnectionError("timed out waiting for the reply")
+    result = run(client, name="web", memory=64)
+    assert result["failed"] and "was created again and runs" in result["msg"]
+    assert client.unikernels["web"][0].memory == 48
+
+
+def test_failed_restore_says_where_the_old_one_is(images, tmp_path):
+    client, before = _deployed(images)
+    client.fail_after_stop["unikernel_create"] = CommandFailed("interface nope does not exist")
+    client.lose_reply["unikernel_create"] = CommandFailed("unused")
+
+    def refuse_restore(name, config, image, force=False, compression=0):
+        client.calls.append(("unikernel_create", (name, config, image), {"force": force}))
+        if not force:
+            raise CommandFailed("could not create unikernel: console failed")
+        return original(name, config, image, force=force, compression=compression)
+    original = client.unikernel_create
+    client.unikernel_create = refuse_restore
+    backup = tmp_path / "kept"
+    result = run(client, name="web", memory=64, backup_dir=str(backup))
+    assert result["failed"] and "web" not in client.unikernels
+    kept = backup / "127.0.0.1_1025"
+    assert ("and creating the previous unikernel again failed too (the server answered: could not create unikernel: console failed)"
+            in result["msg"])
+    assert str(kept / "web.hvt") in result["msg"] and str(kept / "web.json") in result["msg"]
+    assert "unikernels.albatross.rollback" in result["msg"]
+    # Without backup_dir the old image and configuration go to a new private directory.
+    client.unikernel_create = original
+    run(client, name="web", image=images["net"], memory=48, arguments=["--v1"], network_interfaces=[{"name": "service"}])
+    client.unikernel_create = refuse_restore
+    client.fail_after_stop["unikernel_create"] = CommandFailed("interface nope does not exist")
+    result = run(client, name="web", memory=64)
+    path = result["msg"].split(" are in ")[1].split(" and ")[0]
+    assert open(path, "rb").read() == before[1]
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
+    assert json.loads(open(path[:-4] + ".json").read())["options"]["memory"] == 48
+
+
+def test_lost_reply_of_a_create_that_was_made_is_a_change(images):
+    client = fakes.FakeClient()
+    client.lose_reply["unikernel_create"] = AlbatrossConnectionError("connection closed")
+    result = run(client, name="web", image=images["hello"])
+    assert result["changed"] and result["action"] == "created" and "so the change was made" in result["warnings"][0]
+    client2 = fakes.FakeClient()
+    client2.fail_next["unikernel_create"] = AlbatrossConnectionError("connection closed")
+    result = run(client2, name="web", image=images["hello"])
+    assert result["failed"] and client2.unikernels == {}
+
+
+def test_volume_with_a_pending_data_write_is_refused(images):
+    from ansible_collections.unikernels.albatross.plugins.module_utils._volume_marker import marker_label
+    client = fakes.FakeClient()
+    client.volumes["storage"] = (16, b"")
+    client.volumes[marker_label("storage")] = (1, b"")
+    for check_mode in (True, False):
+        result = run(client, check_mode=check_mode, name="web", image=images["blk"], block_devices=[{"name": "storage"}])
+        assert result["failed"] and "write-in-progress marker %s exists" % marker_label("storage") in result["msg"], result
+    assert client.mutations() == []
+    del client.volumes[marker_label("storage")]
+    assert run(client, name="web", image=images["blk"], block_devices=[{"name": "storage"}])["action"] == "created"
+
+
+def test_replace_with_a_new_image_keeps_the_running_one_to_restore(images):
+    client = fakes.FakeClient()
+    run(client, name="web", image=images["hello"])
+    client.calls.clear()
+    client.fail_after_stop["unikernel_create"] = CommandFailed("tender does not exist, looked for solo5-hvt")
+    result = run(client, name="web", image=images["hello2"])
+    assert result["failed"] and result["restored"] is True
+    names = client.call_names()
+    assert names.index("unikernel_get") < names.index("unikernel_create")
+    assert client.unikernels["web"][1] == open(images["hello"], "rb").read()
+
+
+def test_ctrl_c_waits_until_the_replace_is_settled(images):
+    """Ansible's worker exits at once on SIGINT; during a replace and its recovery the signal waits."""
+    client, before = _deployed(images)
+    seen = []
+    original = client.unikernel_create
+
+    def interrupted_create(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # ctrl-c while albatross works on the replace
+        seen.append(("during the create", list(delivered)))
+        return original(*args, **kwargs)
+    delivered: list[int] = []
+    client.unikernel_create = interrupted_create
+    client.fail_after_stop["unikernel_create"] = CommandFailed("interface nope does not exist")
+    previous = signal.signal(signal.SIGINT, lambda number, frame: delivered.append(number))
+    try:
+        result = run(client, name="web", memory=64)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen[0] == ("during the create", []) and delivered == [signal.SIGINT]
+    assert result["failed"] and result["restored"] is True
+    assert client.unikernels["web"][0].memory == 48
+
+
+def test_plain_restart_says_whether_the_unikernel_runs(images):
+    client, dummy = _deployed(images)
+    client.fail_after_stop["unikernel_restart"] = CommandFailed("could not create unikernel: console failed")
+    result = run(client, name="web", state="restarted")
+    assert result["failed"] and result["msg"].endswith(
+        "Albatross stopped unikernel web and could not start it again, so it does not run now: "
+        "create it with state=present and its image.")
+    assert result["server_message"] == "could not create unikernel: console failed"
+    run(client, name="web", image=images["net"], network_interfaces=[{"name": "service"}])
+    client.lose_reply["unikernel_restart"] = AlbatrossConnectionError("connection closed")
+    result = run(client, name="web", state="restarted")
+    assert result["changed"] and "so the restart was made" in result["warnings"][0]
+    client.fail_next["unikernel_restart"] = AlbatrossConnectionError("connection refused")
+    result = run(client, name="web", state="restarted")
+    assert result["failed"] and result["msg"].endswith("it was not restarted.")

@@ -65,6 +65,10 @@ class FakeClient:
         self.calls: list[tuple[str, tuple, dict]] = []
         self.started = started or datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
         self.fail_next: dict[str, Exception] = {}
+        # Albatross order of a force-create or restart: stop the old unikernel, then create; these fail the create.
+        self.fail_after_stop: dict[str, Exception] = {}
+        # The command is carried out, but its reply never arrives (connection lost after the upload).
+        self.lose_reply: dict[str, Exception] = {}
 
     def _log(self, name: str, *args: t.Any, **kwargs: t.Any) -> None:
         self.calls.append((name, args, kwargs))
@@ -100,13 +104,33 @@ class FakeClient:
             argv=args.argv, started=self.started, cpus=args.cpus,
         )
 
+    def _stop_then(self, command: str, name: str) -> None:
+        failure = self.fail_after_stop.pop(command, None)
+        if failure is not None:
+            self.unikernels.pop(name, None)
+            raise failure
+
+    def _reply(self, command: str, text: str) -> str:
+        lost = self.lose_reply.pop(command, None)
+        if lost is not None:
+            raise lost
+        return text
+
+    def _next_start(self) -> datetime.datetime:
+        """Every start gets its own time (one second after the previous one), as a real exec does."""
+        started = self.started
+        self.started += datetime.timedelta(seconds=1)
+        return started
+
     def unikernel_create(self, name: str, config: UnikernelConfig, image: bytes, force: bool = False, compression: int = 0) -> str:
         self._log("unikernel_create", name, config, force=force, compression=compression)
         if name in self.unikernels and not force:
-            raise CommandFailed("unikernel with same name already exists")
+            raise CommandFailed("Unikernel with same name is already running")
+        self._stop_then("unikernel_create", name)
         data = bytes(image)
-        self.unikernels[name] = (self._info(name, config.arguments(), hashlib.sha256(data).digest()), data, config.add_name)
-        return "created unikernel"
+        info = dataclasses.replace(self._info(name, config.arguments(), hashlib.sha256(data).digest()), started=self._next_start())
+        self.unikernels[name] = (info, data, config.add_name)
+        return self._reply("unikernel_create", "created unikernel")
 
     def unikernel_destroy(self, name: str) -> str:
         self._log("unikernel_destroy", name)
@@ -120,13 +144,14 @@ class FakeClient:
         if name not in self.unikernels:
             raise CommandFailed("destroy: not found")
         info, data, add_name = self.unikernels[name]
+        self._stop_then("unikernel_restart", name)
         if arguments is not None:
             # 2.7.2: memory and cpus are kept from the old config.
             kept = dataclasses.replace(arguments, memory=info.memory, cpus=info.cpus)
             info = dataclasses.replace(self._info(name, kept, info.digest))
             add_name = arguments.add_name
-        self.unikernels[name] = (dataclasses.replace(info, started=self.started + datetime.timedelta(seconds=1)), data, add_name)
-        return "created unikernel"
+        self.unikernels[name] = (dataclasses.replace(info, started=self._next_start()), data, add_name)
+        return self._reply("unikernel_restart", "created unikernel")
 
     def unikernel_get(self, name: str, compression: int = 0) -> bytes:
         self._log("unikernel_get", name)
